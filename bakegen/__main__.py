@@ -1,0 +1,3 @@
+from bakegen.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,41 @@
+"""Diagnostics: every problem with user input becomes one line, never a traceback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+# Exit codes shared by every command.
+EXIT_OK = 0
+EXIT_FAILED = 1  # the command ran and found something wrong (stale file, failed build or check)
+EXIT_USAGE = 2  # bad input: spec, flags, files
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One problem, located in a file as `FILE:LINE:COL: json.path: message`."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+        prefix = "warning: " if self.severity == "warning" else ""
+        subject = f"{self.path}: " if self.path else ""
+        return f"{where}: {prefix}{subject}{self.message}"
+
+
+class BakegenError(Exception):
+    """Bad input. Carries diagnostics; the CLI prints them and exits 2."""
+
+    def __init__(self, diagnostics: list[Diagnostic] | str) -> None:
+        if isinstance(diagnostics, str):
+            diagnostics = [Diagnostic("bakegen", 0, 0, "", diagnostics)]
+        self.diagnostics = diagnostics
+        super().__init__("\n".join(str(d) for d in diagnostics))

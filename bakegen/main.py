@@ -1,0 +1,80 @@
+"""Command line: parse arguments and dispatch; each verb lives in bakegen/commands/."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from bakegen import __version__
+from bakegen.errors import EXIT_USAGE, BakegenError
+from bakegen.spec import DEFAULT_SPEC
+
+COMMANDS = {
+    "validate": "check a spec against the schema and its Dockerfiles",
+    "render": "write the docker-bake.hcl (or .json) for a spec",
+    "plan": "show the resolved targets: Dockerfile, stage, platforms, tags, args",
+}
+
+
+def _add_spec_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-f", "--file", default=DEFAULT_SPEC, metavar="SPEC", help=f"the spec (default: {DEFAULT_SPEC})")
+    parser.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+
+def var_assignment(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bakegen",
+        description="One schema-validated spec for a matrix of container images, compiled for docker buildx bake.",
+    )
+    parser.add_argument("--version", action="version", version=f"bakegen {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "validate", help=COMMANDS["validate"], description="Check a spec: schema, semantics, Dockerfile stages and ARGs. Exit 2 on errors."
+    )
+    _add_spec_option(p)
+
+    p = sub.add_parser(
+        "render", help=COMMANDS["render"], description="Compile the spec into a bake file. Deterministic; written atomically."
+    )
+    _add_spec_option(p)
+    p.add_argument(
+        "-o", "--output", metavar="PATH", help="output file, or - for stdout (default: docker-bake.hcl or .json beside the spec)"
+    )
+    p.add_argument("--format", choices=["hcl", "json"], default="hcl", help="bake file format (default: hcl)")
+    p.add_argument("--check", action="store_true", help="do not write; exit 1 with a diff when the file on disk is stale")
+
+    p = sub.add_parser(
+        "plan", help=COMMANDS["plan"], description="Show the resolved build plan; --json prints what `docker buildx bake --print` would."
+    )
+    _add_spec_option(p)
+    p.add_argument("names", nargs="*", metavar="TARGET|GROUP", help="targets or groups (default: the default group)")
+    p.add_argument("--json", action="store_true", help="print the `docker buildx bake --print` JSON shape")
+    p.add_argument("--var", action="append", type=var_assignment, default=[], metavar="NAME=VALUE", help="set a bake variable (repeatable)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = importlib.import_module(f"bakegen.commands.{args.command.replace('-', '_')}")
+    try:
+        code: int = command.run(args)
+        return code
+    except BakegenError as exc:
+        for diagnostic in exc.diagnostics:
+            print(diagnostic, file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("bakegen: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,79 @@
+"""Shared fixtures. Docker-backed tests skip with a reason where no engine exists, and
+fail instead when BAKEGEN_REQUIRE_DOCKER=1 (CI), so CI can never pass by skipping."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bakegen.dockerhost import REGISTRY, registry_reachable, unavailable_reason
+
+ROOT = Path(__file__).resolve().parent.parent
+LLAMA_SPEC = ROOT / "examples" / "llama.cpp" / "bakegen.yaml"
+DEMO_DIR = ROOT / "examples" / "demo"
+REQUIRE_DOCKER = os.environ.get("BAKEGEN_REQUIRE_DOCKER") == "1"
+
+
+def _missing(reason: str) -> None:
+    if REQUIRE_DOCKER:
+        pytest.fail(f"BAKEGEN_REQUIRE_DOCKER=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("docker"):
+        reason = unavailable_reason()
+        if reason:
+            _missing(reason)
+    if item.get_closest_marker("registry") and not registry_reachable():
+        _missing(f"no registry answers on {REGISTRY} (scripts/provision-docker.sh starts one)")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without bake variables a developer may have exported."""
+    env = {k: v for k, v in os.environ.items() if k not in {"VERSION", "REPO", "CUDA_VERSION", "MUSA_VERSION", "CUDA_DOCKER_ARCH"}}
+    env.update(extra)
+    return env
+
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def bakegen() -> Runner:
+    """Run the real CLI in a subprocess: real exit codes, real stderr, no shared state."""
+
+    def run(
+        *args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bakegen", *args], cwd=cwd, env=env or clean_env(), capture_output=True, text=True, timeout=timeout
+        )
+
+    return run
+
+
+def write_spec(directory: Path, text: str, name: str = "bakegen.yaml") -> Path:
+    path = directory / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+MINIMAL_SPEC = """\
+version: 1
+image: {repository: example.com/app}
+stages: [full, server]
+variants:
+  cpu:
+    dockerfile: Dockerfile
+    suffix: ""
+    platforms: [linux/amd64, linux/arm64]
+  cuda:
+    dockerfile: Dockerfile
+    args: {CUDA_VERSION: "12.4.0"}
+"""
