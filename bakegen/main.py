@@ -15,12 +15,20 @@ COMMANDS = {
     "validate": "check a spec against the schema and its Dockerfiles",
     "render": "write the docker-bake.hcl (or .json) for a spec",
     "plan": "show the resolved targets: Dockerfile, stage, platforms, tags, args",
+    "bake": "build (and push) targets with docker buildx bake",
+    "merge": "publish multi-platform tags from per-platform images (TAG-ARCH)",
 }
 
 
 def _add_spec_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--file", default=DEFAULT_SPEC, metavar="SPEC", help=f"the spec (default: {DEFAULT_SPEC})")
     parser.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+
+def _add_var_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--var", action="append", type=var_assignment, default=[], metavar="NAME=VALUE", help="set a bake variable (repeatable)"
+    )
 
 
 def var_assignment(text: str) -> tuple[str, str]:
@@ -60,6 +68,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="TARGET|GROUP", help="targets or groups (default: the default group)")
     p.add_argument("--json", action="store_true", help="print the `docker buildx bake --print` JSON shape")
     p.add_argument("--var", action="append", type=var_assignment, default=[], metavar="NAME=VALUE", help="set a bake variable (repeatable)")
+
+    p = sub.add_parser(
+        "bake",
+        help=COMMANDS["bake"],
+        description="Render the spec and build it with docker buildx bake (python-on-whales). Logs stream live; a summary table follows.",
+    )
+    _add_spec_option(p)
+    p.add_argument("names", nargs="*", metavar="TARGET|GROUP", help="targets or groups (default: the default group)")
+    _add_var_option(p)
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--push", action="store_true", help="push the images to the registry")
+    out.add_argument("--load", action="store_true", help="load the images into the local engine")
+    p.add_argument("--set", action="append", default=[], metavar="PATTERN.KEY=VALUE", help="passed to bake as --set (repeatable)")
+    p.add_argument("--platform", metavar="PLATFORM", help="build only this platform (targets without it are left out)")
+    p.add_argument(
+        "--platform-tags", action="store_true", help="with --platform: tag each image TAG-ARCH (its first tag), for a later `bakegen merge`"
+    )
+    p.add_argument(
+        "--split-platforms",
+        action="store_true",
+        help="build each platform on its own (the docker driver cannot build several at once); with --push, merge into TAG",
+    )
+    p.add_argument("--builder", metavar="NAME", help="buildx builder (default: the current one)")
+    p.add_argument("--metadata-file", metavar="PATH", help="write the build metadata (digests) of every target to PATH")
+    p.add_argument("--dry-run", action="store_true", help="print the exact buildx command(s) and the bake file; build nothing")
+    p.add_argument(
+        "--progress", choices=["plain", "quiet"], default="plain", help="plain: stream the build log (default); quiet: summary only"
+    )
+    p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
+    p.add_argument(
+        "--smoke", action="store_true", help="run the spec's smoke checks on the built images; with --push, push only if they pass"
+    )
+    p.add_argument("--gpus", metavar="all", help="with --smoke: give the containers GPUs (runs checks marked requires: gpu)")
+    p.add_argument("--cuda-version", metavar="V", help="set CUDA_VERSION (same as --var CUDA_VERSION=V)")
+    p.add_argument("--cuda-arch", metavar="ARCHS", help="set CUDA_DOCKER_ARCH")
+    p.add_argument("--musa-version", metavar="V", help="set MUSA_VERSION")
+
+    p = sub.add_parser(
+        "merge", help=COMMANDS["merge"], description="For each target, create its tags as one manifest list from TAG-ARCH images."
+    )
+    _add_spec_option(p)
+    p.add_argument("names", nargs="*", metavar="TARGET|GROUP", help="targets or groups (default: the default group)")
+    _add_var_option(p)
+    p.add_argument("--builder", metavar="NAME", help="buildx builder (default: the current one)")
+    p.add_argument("--dry-run", action="store_true", help="print the imagetools commands only")
     return parser
 
 

@@ -12,7 +12,7 @@ import os
 import string
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from bakegen.errors import BakegenError, Diagnostic
@@ -528,3 +528,55 @@ def _suggest_variable(path: SpecPath, name: str) -> str:
         prefix = "".join(c if c.isalnum() else "_" for c in str(path[1])).upper()
         return f"{prefix}_{name}"
     return f"OTHER_{name}"
+
+
+# --- platform slices: how one machine (or one CI runner) builds part of the plan ---------
+
+
+def platform_suffix(platform: str) -> str:
+    """Tag suffix of a per-platform image: linux/amd64 -> amd64, linux/arm/v7 -> armv7."""
+    os_name, *rest = platform.split("/")
+    return "".join(rest) if os_name == "linux" else "-".join([os_name, *rest])
+
+
+def primary_tag(plan: BuildPlan, target: Target) -> Template:
+    """The first tag that needs no variable but the repository: always present."""
+    for tag in target.tags:
+        if all(name == plan.repository_variable for name in template_variables(tag)):
+            return tag
+    return target.tags[0]
+
+
+def platform_tag(plan: BuildPlan, target: Target, platform: str) -> Template:
+    """Where a per-platform build is pushed before `bakegen merge`: TAG-ARCH."""
+    return _joined((*primary_tag(plan, target), Text(f"-{platform_suffix(platform)}")))
+
+
+def only(plan: BuildPlan, targets: Iterable[Target]) -> BuildPlan:
+    """The plan restricted to some targets (groups keep only those members)."""
+    keep = {t.name for t in targets}
+    groups = tuple(Group(g.name, tuple(n for n in g.targets if n in keep), g.description) for g in plan.groups)
+    return replace(plan, targets=tuple(t for t in plan.targets if t.name in keep), groups=tuple(g for g in groups if g.targets))
+
+
+def for_platform(plan: BuildPlan, platform: str, *, platform_tags: bool) -> BuildPlan:
+    """Targets that build `platform`, narrowed to it; with platform_tags each is tagged TAG-ARCH only."""
+    targets = []
+    for target in plan.targets:
+        if platform not in target.platforms:
+            continue
+        tags = (platform_tag(plan, target, platform),) if platform_tags else target.tags
+        targets.append(replace(target, platforms=(platform,), tags=tags))
+    return replace(only(plan, targets), targets=tuple(targets))
+
+
+def for_native(plan: BuildPlan, native: str) -> BuildPlan:
+    """Each multi-platform target narrowed to the native platform (or its first), as `docker build` does."""
+    targets = tuple(
+        replace(t, platforms=(native if native in t.platforms else t.platforms[0],)) if len(t.platforms) > 1 else t for t in plan.targets
+    )
+    return replace(plan, targets=targets)
+
+
+def platforms_of(targets: Iterable[Target]) -> list[str]:
+    return list(dict.fromkeys(p for t in targets for p in t.platforms))

@@ -48,6 +48,20 @@ command -v docker-registry >/dev/null 2>&1 || { log "installing docker-registry"
 command -v busybox >/dev/null 2>&1 || apt_install busybox-static
 command -v curl >/dev/null 2>&1 || apt_install curl
 
+# --- busybox for both arches: the demo images' root file systems (examples/demo) ---
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  $SUDO dpkg --add-architecture arm64
+  apt_updated=0
+fi
+mkdir -p "$STATE_DIR/debs"
+for arch in amd64 arm64; do
+  if ! ls "$STATE_DIR"/debs/busybox-static_*_"$arch".deb >/dev/null 2>&1; then
+    if [ "$apt_updated" -eq 0 ]; then $SUDO apt-get update -qq; apt_updated=1; fi
+    log "downloading busybox-static:$arch"
+    (cd "$STATE_DIR/debs" && apt-get download -qq "busybox-static:$arch")
+  fi
+done
+
 # --- start dockerd ---------------------------------------------------------
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd"

@@ -77,3 +77,39 @@ variants:
     dockerfile: Dockerfile
     args: {CUDA_VERSION: "12.4.0"}
 """
+
+
+@pytest.fixture(scope="session")
+def demo_rootfs() -> Path:
+    """The demo's busybox root file systems (examples/demo/prepare-rootfs.sh)."""
+    if unavailable_reason() is None or REQUIRE_DOCKER:
+        subprocess.run(["bash", str(DEMO_DIR / "prepare-rootfs.sh")], check=True, capture_output=True)
+    return DEMO_DIR / "rootfs"
+
+
+def unique_repository(prefix: str = "t") -> str:
+    """A registry repository no other test (or earlier run) uses."""
+    import uuid
+
+    return f"localhost:5000/bakegen-{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def registry_tags(repository: str) -> set[str]:
+    import json
+    import urllib.request
+
+    name = repository.split("/", 1)[1]
+    with urllib.request.urlopen(f"http://127.0.0.1:5000/v2/{name}/tags/list", timeout=10) as response:
+        return set(json.load(response)["tags"] or [])
+
+
+def docker_run(image: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run an image that must already be local (never pulled), then remove the container."""
+    return subprocess.run(["docker", "run", "--rm", "--pull", "never", image, *args], capture_output=True, text=True, timeout=120)
+
+
+def remove_images(repository: str) -> None:
+    listed = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", repository], capture_output=True, text=True)
+    refs = listed.stdout.split()
+    if refs:
+        subprocess.run(["docker", "rmi", "--force", *refs], capture_output=True)

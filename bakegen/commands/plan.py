@@ -7,6 +7,7 @@ from bakegen.errors import EXIT_OK
 from bakegen.model import BuildPlan, resolve
 from bakegen.pipeline import compile_spec
 from bakegen.render import bake_print
+from bakegen.tables import format_table
 
 
 def run(args: argparse.Namespace) -> int:
@@ -15,20 +16,17 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(bake_print(plan, values, args.names), indent=2, ensure_ascii=False))
         return EXIT_OK
-    print(format_table(plan, values, args.names))
+    print(plan_table(plan, values, args.names))
     return EXIT_OK
 
 
-def format_table(plan: BuildPlan, values: dict[str, str], names: list[str]) -> str:
+def plan_table(plan: BuildPlan, values: dict[str, str], names: list[str]) -> str:
     rows = [("TARGET", "DOCKERFILE", "STAGE", "PLATFORMS", "TAGS", "ARGS")]
     for target in plan.select(names):
-        tags = " ".join(
-            t.split(":", 1)[-1] if t.startswith(values[plan.repository_variable] + ":") else t for t in plan.resolved_tags(target, values)
-        )
+        tags = " ".join(t.rsplit(":", 1)[-1] for t in plan.resolved_tags(target, values))
         args = " ".join(f"{name}={resolve(v, values)}" for name, v in target.args)
         rows.append((target.name, target.dockerfile, target.stage, ",".join(target.platforms), tags, args))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1] for row in rows]
+    lines = format_table(rows).splitlines()
     lines.append(
         f"\nrepository: {values[plan.repository_variable]}   variables: "
         + ", ".join(f"{v.name}={values[v.name]!r}" for v in plan.variables if v.name != plan.repository_variable)

@@ -1,0 +1,205 @@
+"""Thin, typed wrappers around `docker buildx` through python-on-whales.
+
+python-on-whales is imported inside the functions: `render` and friends never load it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# `#12 [server-cuda build 3/4] RUN ...`: bake's plain progress names the target first.
+_VERTEX = re.compile(r"^#(\d+) \[([A-Za-z0-9_-]+)[ \]]")
+_VERTEX_ERROR = re.compile(r"^#(\d+) ERROR: (.*)")
+_FAILED_STEP = re.compile(r"^ > \[([A-Za-z0-9_-]+)[ \]]")
+
+
+@dataclass(frozen=True)
+class BakeInvocation:
+    """One `docker buildx bake` run: what python-on-whales is asked to execute."""
+
+    bake_file: Path
+    targets: tuple[str, ...]
+    cwd: Path
+    variables: dict[str, str]
+    push: bool = False
+    load: bool = False
+    overrides: tuple[tuple[str, str], ...] = ()
+    builder: str | None = None
+    metadata_file: Path | None = None
+    no_cache: bool = False
+
+    def argv(self) -> list[str]:
+        """The command python-on-whales runs, for --dry-run and error messages."""
+        argv = ["docker", "buildx", "bake", "--progress", "plain", "--file", str(self.bake_file)]
+        argv += ["--no-cache"] if self.no_cache else []
+        argv += ["--builder", self.builder] if self.builder else []
+        argv += ["--load"] if self.load else []
+        argv += ["--push"] if self.push else []
+        for key, value in self.overrides:
+            argv += ["--set", f"{key}={value}"]
+        argv += ["--metadata-file", str(self.metadata_file)] if self.metadata_file else []
+        return [*argv, *self.targets]
+
+    def shell(self) -> str:
+        """The command as one line a user can paste: variables first, then the argv."""
+        assignments = [f"{name}={shlex.quote(value)}" for name, value in sorted(self.variables.items())]
+        return " ".join([*assignments, shlex.join(self.argv())])
+
+
+@dataclass
+class TargetLog:
+    """What the streamed log says about one target."""
+
+    first_seen: float = 0.0
+    last_seen: float = 0.0
+    failed: bool = False
+    lines: deque[str] = field(default_factory=lambda: deque(maxlen=25))
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.last_seen - self.first_seen)
+
+
+@dataclass
+class BakeOutcome:
+    ok: bool
+    targets: dict[str, TargetLog]
+    metadata: dict[str, Any]
+    error: str = ""
+    tail: list[str] = field(default_factory=list)
+
+    @property
+    def failed_targets(self) -> list[str]:
+        return sorted(name for name, log in self.targets.items() if log.failed)
+
+
+@contextmanager
+def working_directory(path: Path) -> Iterator[None]:
+    # python-on-whales runs docker in the current directory; bake resolves contexts from it.
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def run_bake(invocation: BakeInvocation, echo: Callable[[str], None]) -> BakeOutcome:
+    """Run bake with live logs; attribute log lines, durations and failures to targets."""
+    from python_on_whales import docker
+    from python_on_whales.exceptions import DockerException
+
+    logs: dict[str, TargetLog] = defaultdict(TargetLog)
+    vertex_target: dict[str, str] = {}
+    tail: deque[str] = deque(maxlen=30)
+    error = ""
+    with working_directory(invocation.cwd):
+        stream = docker.buildx.bake(
+            list(invocation.targets),
+            builder=invocation.builder,
+            files=[invocation.bake_file],
+            load=invocation.load,
+            push=invocation.push,
+            cache=not invocation.no_cache,
+            progress="plain",
+            set=dict(invocation.overrides),
+            variables=invocation.variables,
+            metadata_file=invocation.metadata_file,
+            stream_logs=True,
+        )
+        try:
+            for raw in stream:  # type: ignore[union-attr]
+                line = raw.rstrip("\n")
+                echo(line)
+                tail.append(line)
+                _attribute(line, time.monotonic(), logs, vertex_target)
+        except DockerException as exc:
+            lines = (exc.stderr or "").strip().splitlines()
+            error = lines[-1].removeprefix("ERROR: ") if lines else f"exit code {exc.return_code}"
+    metadata: dict[str, Any] = {}
+    if invocation.metadata_file and invocation.metadata_file.is_file() and not error:
+        metadata = json.loads(invocation.metadata_file.read_text() or "{}")
+    if error and not any(log.failed for log in logs.values()):
+        # No step failed (e.g. the push or the bake file was refused): every target failed.
+        for name in invocation.targets:
+            logs[name].failed = True
+    return BakeOutcome(ok=not error, targets=dict(logs), metadata=metadata, error=error, tail=list(tail))
+
+
+def _attribute(line: str, now: float, logs: dict[str, TargetLog], vertex_target: dict[str, str]) -> None:
+    match = _VERTEX.match(line)
+    if match and match.group(2) != "internal":
+        vertex, target = match.groups()
+        vertex_target[vertex] = target
+    else:
+        vertex = line.split(" ", 1)[0][1:] if line.startswith("#") else ""
+        target = vertex_target.get(vertex, "")
+    failed_step = _FAILED_STEP.match(line)
+    if failed_step:
+        target = failed_step.group(1)
+        logs[target].failed = True
+    if not target:
+        return
+    log = logs[target]
+    log.first_seen = log.first_seen or now
+    log.last_seen = now
+    log.lines.append(line)
+    if _VERTEX_ERROR.match(line):
+        log.failed = True
+
+
+def builder_driver(builder: str | None) -> str:
+    from python_on_whales import docker
+
+    return str(docker.buildx.inspect(builder).driver)
+
+
+def native_platform() -> str:
+    from python_on_whales import docker
+
+    info = docker.system.info()
+    arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm/v7"}.get(str(info.architecture), str(info.architecture))
+    return f"{str(info.os_type or 'linux').lower()}/{arch}"
+
+
+def image_size(reference: str) -> int | None:
+    """Size of an image in the local engine, or None when it is not there."""
+    from python_on_whales import docker
+    from python_on_whales.exceptions import DockerException
+
+    try:
+        return int(docker.image.inspect(reference).size)
+    except DockerException:
+        return None
+
+
+def imagetools_create(tags: list[str], sources: list[str], builder: str | None = None) -> None:
+    """Publish one multi-platform index under `tags` from per-platform `sources`."""
+    from python_on_whales import docker
+
+    docker.buildx.imagetools.create(sources=sources, tags=tags, builder=builder)
+
+
+def imagetools_platforms(reference: str) -> list[str]:
+    """The platforms of a manifest list in a registry (`docker buildx imagetools inspect`)."""
+    from python_on_whales import docker
+
+    manifest = docker.buildx.imagetools.inspect(reference)
+    platforms = []
+    for entry in manifest.manifests or []:
+        platform = entry.platform
+        if platform is None or platform.os == "unknown":
+            continue  # attestation manifests
+        variant = f"/{platform.variant}" if platform.variant else ""
+        platforms.append(f"{platform.os}/{platform.architecture}{variant}")
+    return platforms

@@ -1,0 +1,22 @@
+# Demo stand-in for llama.cpp's .devops/rocm.Dockerfile. It starts FROM scratch and adds a
+# busybox root file system for TARGETARCH (prepare-rootfs.sh), so it builds offline.
+FROM scratch AS build
+ARG TARGETARCH
+ADD rootfs/${TARGETARCH}.tar /
+COPY app/ /app/
+ARG ROCM_VERSION=6.1.2
+ENV ROCM_VERSION=$ROCM_VERSION
+RUN /app/record-build-info.sh ACCELERATOR=rocm TARGETARCH=$TARGETARCH ROCM_VERSION=$ROCM_VERSION
+LABEL org.bakegen.demo.accelerator="rocm" org.bakegen.demo.rocm-version="$ROCM_VERSION"
+
+# The three published stages reuse the build stage above.
+FROM build AS light
+ENTRYPOINT ["/app/light.sh"]
+
+FROM build AS full
+ENTRYPOINT ["/app/tools.sh"]
+
+FROM build AS server
+ENV LLAMA_ARG_PORT=8080
+EXPOSE 8080
+ENTRYPOINT ["/app/server.sh"]

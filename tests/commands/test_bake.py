@@ -1,0 +1,159 @@
+"""`bakegen bake` and `bakegen merge` against the real engine, BuildKit and registry."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bakegen.commands.bake import plan_slices
+from bakegen.errors import BakegenError
+from bakegen.model import build_plan
+from bakegen.runners.buildx import imagetools_platforms
+from bakegen.spec import load_spec
+from tests.conftest import DEMO_DIR, Runner, clean_env, docker_run, registry_tags, remove_images, unique_repository
+
+DEMO_SPEC = DEMO_DIR / "bakegen.yaml"
+
+
+def bake_args(**overrides: object) -> argparse.Namespace:
+    defaults: dict[str, object] = {"platform": None, "platform_tags": False, "split_platforms": False, "push": False}
+    return argparse.Namespace(**{**defaults, **overrides})
+
+
+def test_docker_driver_push_of_multi_platform_targets_needs_a_split() -> None:
+    plan, _ = build_plan(load_spec(DEMO_SPEC))
+    with pytest.raises(BakegenError, match="add --split-platforms"):
+        plan_slices(plan, bake_args(push=True), "docker", "linux/amd64")
+    slices = plan_slices(plan, bake_args(push=True), "docker-container", "linux/amd64")
+    assert [s.label for s in slices] == ["all"]
+    split = plan_slices(plan, bake_args(push=True, split_platforms=True), "docker", "linux/amd64")
+    assert [s.label for s in split] == ["linux/amd64", "linux/arm64"]
+    assert [t.name for t in split[1].plan.targets] == ["full-cpu", "light-cpu", "server-cpu", "full-rocm", "light-rocm", "server-rocm"]
+    with pytest.raises(BakegenError, match="none of the selected targets builds for it"):
+        plan_slices(plan, bake_args(platform="linux/s390x"), "docker", "linux/amd64")
+
+
+@pytest.mark.docker
+def test_dry_run_prints_the_command_and_builds_nothing(bakegen: Runner, demo_rootfs: Path) -> None:
+    repo = unique_repository("dry")
+    result = bakegen("bake", "--dry-run", "--var", f"REPO={repo}", "light-cuda", "--cuda-version", "12.9.9", cwd=DEMO_DIR)
+    assert result.returncode == 0, result.stderr
+    assert "CUDA_VERSION=12.9.9" in result.stderr and "docker buildx bake --progress plain --file" in result.stderr
+    assert 'target "light-cuda"' in result.stdout
+    assert subprocess.run(["docker", "images", "-q", repo], capture_output=True, text=True).stdout == ""
+
+
+@pytest.mark.docker
+def test_every_demo_target_builds(bakegen: Runner, demo_rootfs: Path) -> None:
+    repo = unique_repository("all")
+    try:
+        result = bakegen("bake", "--load", "--progress", "quiet", "--var", f"REPO={repo}", cwd=DEMO_DIR)
+        assert result.returncode == 0, result.stderr
+        rows = [line.split() for line in result.stdout.splitlines()[1:]]
+        assert len(rows) == 12
+        assert all(row[-4].startswith("sha256:") for row in rows)
+        for stage, suffix in [("light", ""), ("full", "-cuda"), ("server", "-rocm"), ("light", "-musa"), ("light", "-cuda12")]:
+            inspect = subprocess.run(["docker", "image", "inspect", f"{repo}:{stage}{suffix}"], capture_output=True, text=True)
+            assert inspect.returncode == 0, f"{stage}{suffix} missing"
+        assert "ACCELERATOR=musa" in docker_run(f"{repo}:light-musa").stdout
+    finally:
+        remove_images(repo)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize(
+    ("how", "extra_args", "extra_env"),
+    [
+        ("--var", ["--var", "CUDA_VERSION=12.8.1"], {}),
+        ("environment", [], {"CUDA_VERSION": "12.8.1"}),
+        ("--cuda-version", ["--cuda-version", "12.8.1", "--cuda-arch", "86;89"], {}),
+    ],
+)
+def test_cuda_version_override_reaches_the_image(
+    bakegen: Runner, demo_rootfs: Path, how: str, extra_args: list[str], extra_env: dict[str, str]
+) -> None:
+    repo = unique_repository("cuda")
+    try:
+        result = bakegen("bake", "--load", "--var", f"REPO={repo}", *extra_args, "light-cuda", cwd=DEMO_DIR, env=clean_env(**extra_env))
+        assert result.returncode == 0, result.stderr
+        info = docker_run(f"{repo}:light-cuda").stdout
+        assert "CUDA_VERSION=12.8.1" in info, how
+        if how == "--cuda-version":
+            assert "CUDA_DOCKER_ARCH=86;89" in info
+        labels = subprocess.run(
+            ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", f"{repo}:light-cuda"], capture_output=True, text=True
+        )
+        assert json.loads(labels.stdout)["org.bakegen.demo.cuda-version"] == "12.8.1"
+    finally:
+        remove_images(repo)
+
+
+@pytest.mark.docker
+def test_convenience_flag_needs_the_variable(bakegen: Runner) -> None:
+    spec = DEMO_DIR / "bakegen.yaml"
+    result = bakegen("bake", "-f", str(spec), "--dry-run", "--var", "NOPE=1", "light-cpu")
+    assert result.returncode == 2 and "--var NOPE: not a variable of this spec" in result.stderr
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_push_split_platforms_puts_every_tag_in_the_registry(bakegen: Runner, demo_rootfs: Path) -> None:
+    repo = unique_repository("push")
+    try:
+        result = bakegen(
+            "bake", "--push", "--split-platforms", "--progress", "quiet", "--var", f"REPO={repo}", "--var", "VERSION=b4567", cwd=DEMO_DIR
+        )
+        assert result.returncode == 0, result.stderr
+        final = {f"{stage}{suffix}{version}" for stage in ("full", "light", "server") for suffix in ("", "-cuda", "-cuda12", "-rocm", "-musa")
+                 for version in ("", "-b4567")}  # fmt: skip
+        per_platform = {f"{stage}{suffix}-amd64" for stage in ("full", "light", "server") for suffix in ("", "-cuda", "-rocm", "-musa")}
+        per_platform |= {f"{stage}{suffix}-arm64" for stage in ("full", "light", "server") for suffix in ("", "-rocm")}
+        assert registry_tags(repo) == final | per_platform
+        assert imagetools_platforms(f"{repo}:server-b4567") == ["linux/amd64", "linux/arm64"]
+        assert imagetools_platforms(f"{repo}:light-cuda12") == ["linux/amd64"]
+    finally:
+        remove_images(repo)
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_per_platform_pushes_then_merge(bakegen: Runner, demo_rootfs: Path) -> None:
+    repo = unique_repository("merge")
+    try:
+        for platform in ("linux/amd64", "linux/arm64"):
+            pushed = bakegen(
+                "bake", "--push", "--platform", platform, "--platform-tags", "--var", f"REPO={repo}", "light-cpu", cwd=DEMO_DIR
+            )
+            assert pushed.returncode == 0, pushed.stderr
+        assert registry_tags(repo) == {"light-amd64", "light-arm64"}
+        merged = bakegen("merge", "--var", f"REPO={repo}", "light-cpu", cwd=DEMO_DIR)
+        assert merged.returncode == 0, merged.stderr
+        assert imagetools_platforms(f"{repo}:light") == ["linux/amd64", "linux/arm64"]
+        assert registry_tags(repo) == {"light-amd64", "light-arm64", "light"}
+    finally:
+        remove_images(repo)
+
+
+@pytest.mark.docker
+def test_failing_run_names_the_target(tmp_path: Path, bakegen: Runner, demo_rootfs: Path) -> None:
+    shutil.copytree(demo_rootfs, tmp_path / "rootfs")
+    (tmp_path / "Dockerfile").write_text(
+        "FROM scratch AS base\nARG TARGETARCH\nADD rootfs/${TARGETARCH}.tar /\n"
+        "FROM base AS good\nRUN echo fine\n"
+        "FROM base AS broken\nRUN echo about to fail && exit 3\n"
+    )
+    (tmp_path / "bakegen.yaml").write_text(
+        f"version: 1\nimage: {{repository: {unique_repository('fail')}}}\nstages: [good, broken]\n"
+        "variants: {cpu: {dockerfile: Dockerfile, suffix: ''}}\n"
+    )
+    result = bakegen("bake", "--load", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "bakegen: build failed (all): broken-cpu" in result.stderr
+    assert "--- last lines of broken-cpu ---" in result.stderr
+    assert "exit code: 3" in result.stderr.splitlines()[-1]
+    assert "Traceback" not in result.stderr
