@@ -12,6 +12,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +50,8 @@ def variable_overrides(args: argparse.Namespace, plan: BuildPlan) -> dict[str, s
     return overrides
 
 
-def plan_slices(plan: BuildPlan, args: argparse.Namespace, driver: str, native: str) -> list[Slice]:
+def plan_slices(plan: BuildPlan, args: argparse.Namespace, driver: Callable[[], str], native: Callable[[], str]) -> list[Slice]:
+    """How to build the plan. driver and native are asked only when the answer depends on them."""
     multi = any(len(t.platforms) > 1 for t in plan.targets)
     if args.platform:
         narrowed = model.for_platform(plan, args.platform, platform_tags=args.platform_tags)
@@ -58,17 +60,18 @@ def plan_slices(plan: BuildPlan, args: argparse.Namespace, driver: str, native: 
         return [Slice(args.platform, narrowed)]
     if args.split_platforms:
         return [Slice(p, model.for_platform(plan, p, platform_tags=True)) for p in model.platforms_of(plan.targets)]
-    if multi and args.push and driver == "docker":
+    if multi and args.push and driver() == "docker":
         raise BakegenError(
             "the docker driver builds one platform at a time and some targets have several: add --split-platforms "
             "(build each platform, push TAG-ARCH, merge into TAG), or --platform PLATFORM, or use a docker-container builder"
         )
     if multi and not args.push:
+        platform = native()
         print(
-            f"note: multi-platform targets are built for {native} only (as docker build does); --split-platforms builds them all",
+            f"note: multi-platform targets are built for {platform} only (as docker build does); --split-platforms builds them all",
             file=sys.stderr,
         )
-        return [Slice(native, model.for_native(plan, native))]
+        return [Slice(platform, model.for_native(plan, platform))]
     return [Slice("all", plan)]
 
 
@@ -80,8 +83,7 @@ def run(args: argparse.Namespace) -> int:
     values = plan.values(variable_overrides(args, plan))
     from bakegen.runners import buildx
 
-    driver = buildx.builder_driver(args.builder)
-    slices = plan_slices(plan, args, driver, buildx.native_platform())
+    slices = plan_slices(plan, args, lambda: buildx.builder_driver(args.builder), buildx.native_platform)
     spec_dir = compiled.spec.directory.resolve()
     overrides = tuple(_set_pair(item) for item in args.set)
 
@@ -175,10 +177,12 @@ def _summary_rows(plan: BuildPlan, values: dict[str, str], outcome: object, tota
 
     assert isinstance(outcome, buildx.BakeOutcome)
     rows: list[tuple[str, ...]] = []
+    first_tags = [tags[0] for tags in (plan.resolved_tags(t, values) for t in plan.targets) if tags]
+    sizes = buildx.image_sizes(first_tags)
     for target in plan.targets:
         tags = plan.resolved_tags(target, values)
         digest = str(outcome.metadata.get(target.name, {}).get("containerimage.digest", "-"))
-        size = buildx.image_size(tags[0]) if tags else None
+        size = sizes.get(tags[0]) if tags else None
         log = outcome.targets.get(target.name)
         seconds = log.seconds if log else total
         short_tags = " ".join(t.rsplit(":", 1)[-1] for t in tags)

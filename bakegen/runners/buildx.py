@@ -165,22 +165,34 @@ def builder_driver(builder: str | None) -> str:
 
 
 def native_platform() -> str:
-    from python_on_whales import docker
+    """The engine's platform. A local engine (no DOCKER_HOST or context) runs on this machine,
+    so its architecture is known without a docker call; otherwise the engine is asked."""
+    import platform
+    import subprocess
 
-    info = docker.system.info()
-    arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm/v7"}.get(str(info.architecture), str(info.architecture))
-    return f"{str(info.os_type or 'linux').lower()}/{arch}"
+    arches = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm/v7"}
+    if not os.environ.get("DOCKER_HOST") and os.environ.get("DOCKER_CONTEXT", "default") == "default" and platform.system() == "Linux":
+        return f"linux/{arches.get(platform.machine(), platform.machine())}"
+    answer = subprocess.run(["docker", "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"], capture_output=True, text=True, check=False)
+    return answer.stdout.strip() or "linux/amd64"
 
 
-def image_size(reference: str) -> int | None:
-    """Size of an image in the local engine, or None when it is not there."""
-    from python_on_whales import docker
-    from python_on_whales.exceptions import DockerException
+def image_sizes(references: list[str]) -> dict[str, int]:
+    """Sizes of images in the local engine, by tag, from one `docker image inspect`; absent ones are left out."""
+    import subprocess
 
-    try:
-        return int(docker.image.inspect(reference).size)
-    except DockerException:
-        return None
+    if not references:
+        return {}
+    # One call for all: with a format, inspect prints what it found even if one is missing.
+    result = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{json .RepoTags}} {{.Size}}", *references], capture_output=True, text=True, check=False
+    )
+    sizes: dict[str, int] = {}
+    for line in result.stdout.splitlines():
+        tags_json, _, size = line.rpartition(" ")
+        for tag in json.loads(tags_json or "[]"):
+            sizes[tag] = int(size)
+    return sizes
 
 
 def imagetools_create(tags: list[str], sources: list[str], builder: str | None = None) -> None:

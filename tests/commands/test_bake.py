@@ -28,14 +28,14 @@ def bake_args(**overrides: object) -> argparse.Namespace:
 def test_docker_driver_push_of_multi_platform_targets_needs_a_split() -> None:
     plan, _ = build_plan(load_spec(DEMO_SPEC))
     with pytest.raises(BakegenError, match="add --split-platforms"):
-        plan_slices(plan, bake_args(push=True), "docker", "linux/amd64")
-    slices = plan_slices(plan, bake_args(push=True), "docker-container", "linux/amd64")
+        plan_slices(plan, bake_args(push=True), lambda: "docker", lambda: "linux/amd64")
+    slices = plan_slices(plan, bake_args(push=True), lambda: "docker-container", lambda: "linux/amd64")
     assert [s.label for s in slices] == ["all"]
-    split = plan_slices(plan, bake_args(push=True, split_platforms=True), "docker", "linux/amd64")
+    split = plan_slices(plan, bake_args(push=True, split_platforms=True), lambda: "docker", lambda: "linux/amd64")
     assert [s.label for s in split] == ["linux/amd64", "linux/arm64"]
     assert [t.name for t in split[1].plan.targets] == ["full-cpu", "light-cpu", "server-cpu", "full-rocm", "light-rocm", "server-rocm"]
     with pytest.raises(BakegenError, match="none of the selected targets builds for it"):
-        plan_slices(plan, bake_args(platform="linux/s390x"), "docker", "linux/amd64")
+        plan_slices(plan, bake_args(platform="linux/s390x"), lambda: "docker", lambda: "linux/amd64")
 
 
 @pytest.mark.docker
