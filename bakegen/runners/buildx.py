@@ -173,7 +173,9 @@ def native_platform() -> str:
     arches = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm/v7"}
     if not os.environ.get("DOCKER_HOST") and os.environ.get("DOCKER_CONTEXT", "default") == "default" and platform.system() == "Linux":
         return f"linux/{arches.get(platform.machine(), platform.machine())}"
-    answer = subprocess.run(["docker", "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"], capture_output=True, text=True, check=False)
+    answer = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"], capture_output=True, text=True, check=False
+    )
     return answer.stdout.strip() or "linux/amd64"
 
 
