@@ -26,6 +26,7 @@ demo: $(STAMP)
 demo-images: $(STAMP)
 	bash examples/demo/prepare-rootfs.sh
 	cd examples/demo && ../../$(BIN)/bakegen bake --load
+	cd examples/demo && ../../$(BIN)/bakegen smoke
 
 
 ## test: create the virtualenv, install, lint, type-check and run every test

@@ -17,6 +17,7 @@ COMMANDS = {
     "plan": "show the resolved targets: Dockerfile, stage, platforms, tags, args",
     "bake": "build (and push) targets with docker buildx bake",
     "merge": "publish multi-platform tags from per-platform images (TAG-ARCH)",
+    "smoke": "run the spec's smoke checks on the built images (testcontainers)",
 }
 
 
@@ -100,10 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--smoke", action="store_true", help="run the spec's smoke checks on the built images; with --push, push only if they pass"
     )
-    p.add_argument("--gpus", metavar="all", help="with --smoke: give the containers GPUs (runs checks marked requires: gpu)")
-    p.add_argument("--cuda-version", metavar="V", help="set CUDA_VERSION (same as --var CUDA_VERSION=V)")
-    p.add_argument("--cuda-arch", metavar="ARCHS", help="set CUDA_DOCKER_ARCH")
-    p.add_argument("--musa-version", metavar="V", help="set MUSA_VERSION")
+    _add_convenience_options(p)
+    _add_smoke_options(p)
 
     p = sub.add_parser(
         "merge", help=COMMANDS["merge"], description="For each target, create its tags as one manifest list from TAG-ARCH images."
@@ -113,7 +112,40 @@ def build_parser() -> argparse.ArgumentParser:
     _add_var_option(p)
     p.add_argument("--builder", metavar="NAME", help="buildx builder (default: the current one)")
     p.add_argument("--dry-run", action="store_true", help="print the imagetools commands only")
+
+    p = sub.add_parser(
+        "smoke",
+        help=COMMANDS["smoke"],
+        description="Check the locally built images: commands, HTTP endpoints, files, env and labels. Containers are always removed.",
+    )
+    _add_spec_option(p)
+    p.add_argument("names", nargs="*", metavar="TARGET|GROUP", help="targets or groups (default: the default group)")
+    _add_var_option(p)
+    _add_convenience_options(p)
+    _add_smoke_options(p)
+    p.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report")
     return parser
+
+
+def _add_convenience_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cuda-version", metavar="V", help="set CUDA_VERSION (same as --var CUDA_VERSION=V)")
+    p.add_argument("--cuda-arch", metavar="ARCHS", help="set CUDA_DOCKER_ARCH")
+    p.add_argument("--musa-version", metavar="V", help="set MUSA_VERSION")
+
+
+def _add_smoke_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", type=_positive_int, default=2, metavar="N", help="checks run at the same time (default: 2)")
+    p.add_argument("--gpus", metavar="all", help="give the containers GPUs (docker --gpus); runs the checks marked requires: gpu")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -96,11 +96,17 @@ def unique_repository(prefix: str = "t") -> str:
 
 def registry_tags(repository: str) -> set[str]:
     import json
+    import urllib.error
     import urllib.request
 
     name = repository.split("/", 1)[1]
-    with urllib.request.urlopen(f"http://127.0.0.1:5000/v2/{name}/tags/list", timeout=10) as response:
-        return set(json.load(response)["tags"] or [])
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:5000/v2/{name}/tags/list", timeout=10) as response:
+            return set(json.load(response)["tags"] or [])
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:  # the repository was never pushed to
+            return set()
+        raise
 
 
 def docker_run(image: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -113,3 +119,22 @@ def remove_images(repository: str) -> None:
     refs = listed.stdout.split()
     if refs:
         subprocess.run(["docker", "rmi", "--force", *refs], capture_output=True)
+
+
+def smoke_containers() -> list[str]:
+    """Containers bakegen smoke started and did not remove (must always be none)."""
+    listed = subprocess.run(["docker", "ps", "-aq", "--filter", "label=org.bakegen.smoke.session"], capture_output=True, text=True)
+    return listed.stdout.split()
+
+
+@pytest.fixture(scope="session")
+def demo_images(demo_rootfs: Path) -> Iterator[str]:
+    """Every demo image built once and loaded, under a repository of this test run."""
+    repo = unique_repository("smoke")
+    result = subprocess.run(
+        [sys.executable, "-m", "bakegen", "bake", "--load", "--progress", "quiet", "--var", f"REPO={repo}"],
+        cwd=DEMO_DIR, env=clean_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    yield repo
+    remove_images(repo)

@@ -1,0 +1,298 @@
+"""Smoke checks of built images with testcontainers.
+
+Every container started here carries the label org.bakegen.smoke.session=<run id>, and
+the run ends by removing every container with that label, whatever happened: success,
+failure, timeout or Ctrl-C. testcontainers' reaper (Ryuk) is not needed for that, and its
+image cannot be pulled on machines without registry access, so it is turned off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bakegen.model import Check, resolve
+
+SESSION_LABEL = "org.bakegen.smoke.session"
+Result = Literal["pass", "fail", "skip"]
+
+
+@dataclass(frozen=True)
+class SmokeCase:
+    target: str
+    image: str
+    check: Check
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    case: SmokeCase
+    result: Result
+    seconds: float
+    message: str = ""
+    details: str = ""
+
+
+class _Interrupted(Exception):
+    """The run is being stopped; a worker that sees this must not start anything new."""
+
+
+class SmokeSession:
+    """One `bakegen smoke` run: its containers, and the promise to remove them all."""
+
+    def __init__(self, values: dict[str, str], gpus: str | None = None) -> None:
+        os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+        from testcontainers.core.docker_client import DockerClient
+
+        self.id = uuid.uuid4().hex[:12]
+        self.values = values
+        self.gpus = gpus
+        self.client = DockerClient().client
+        self.stopping = threading.Event()
+
+    # -- lifecycle --
+
+    def cleanup(self) -> int:
+        """Force-remove every container of this session; returns how many there were."""
+        containers = self.client.containers.list(all=True, filters={"label": f"{SESSION_LABEL}={self.id}"})
+        for container in containers:
+            with contextlib.suppress(Exception):  # already gone: removed by its worker meanwhile
+                container.remove(force=True, v=True)
+        return len(containers)
+
+    def run_all(self, cases: list[SmokeCase], jobs: int, report: Callable[[CaseOutcome], None]) -> list[CaseOutcome]:
+        outcomes: list[CaseOutcome] = []
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="smoke")
+        try:
+            pending: set[Future[CaseOutcome]] = {pool.submit(self.run_case, case) for case in cases}
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in done:
+                    outcome = future.result()
+                    outcomes.append(outcome)
+                    report(outcome)
+        except BaseException:
+            self.stopping.set()
+            raise
+        finally:
+            self.stopping.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            self.cleanup()
+            # A worker may be inside a docker call that creates a container right now;
+            # give running workers a moment, then sweep again.
+            deadline = time.monotonic() + 10
+            while any(t.name.startswith("smoke") and t.is_alive() for t in threading.enumerate()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.cleanup()
+        order = {id(c): i for i, c in enumerate(cases)}
+        return sorted(outcomes, key=lambda o: order[id(o.case)])
+
+    # -- one check --
+
+    def run_case(self, case: SmokeCase) -> CaseOutcome:
+        started = time.monotonic()
+        check = case.check
+        if check.requires_gpu and not self.gpus:
+            return CaseOutcome(case, "skip", 0.0, "requires a GPU; run with --gpus all")
+        try:
+            if self.stopping.is_set():
+                raise _Interrupted
+            image = self._image(case.image)
+            if check.kind in ("env", "label"):
+                message, details = self._check_config(image, check)
+            elif check.kind == "file":
+                message, details = self._check_file(case.image, check)
+            elif check.kind == "run":
+                message, details = self._check_run(case, check)
+            else:
+                message, details = self._check_http(case, check)
+        except _Interrupted:
+            return CaseOutcome(case, "skip", time.monotonic() - started, "interrupted")
+        except _ImageMissing as exc:
+            message, details = str(exc), ""
+        except Exception as exc:  # a docker or network error is this check's failure, not a crash
+            message, details = f"{type(exc).__name__}: {_api_error_text(exc)}", ""
+        result: Result = "fail" if message else "pass"
+        return CaseOutcome(case, result, time.monotonic() - started, message, details)
+
+    def _image(self, reference: str) -> Any:
+        from docker.errors import ImageNotFound
+
+        try:
+            return self.client.images.get(reference)
+        except ImageNotFound:
+            raise _ImageMissing(
+                f"image {reference} is not in the local engine (build it first: bakegen bake --load); it is never pulled"
+            ) from None
+
+    def _check_config(self, image: Any, check: Check) -> tuple[str, str]:
+        config = image.attrs.get("Config") or {}
+        if check.kind == "env":
+            actual = dict(item.split("=", 1) for item in config.get("Env") or [] if "=" in item)
+        else:
+            actual = config.get("Labels") or {}
+        problems = []
+        for key, template in check.expected:
+            expected = resolve(template, self.values)
+            if actual.get(key) != expected:
+                problems.append(f"{check.kind} {key}: expected {expected!r}, got {actual.get(key, '<unset>')!r}")
+        return ("; ".join(problems), "") if problems else ("", "")
+
+    def _check_file(self, image: str, check: Check) -> tuple[str, str]:
+        from docker.errors import NotFound
+
+        container = self.client.containers.create(image, labels={SESSION_LABEL: self.id}, entrypoint=["/"], command=[])
+        try:
+            container.get_archive(check.file)
+        except NotFound:
+            return f"{check.file} does not exist in the image", ""
+        finally:
+            container.remove(force=True)
+        return "", ""
+
+    def _container(self, case: SmokeCase, check: Check) -> Any:
+        from testcontainers.core.container import DockerContainer
+
+        container = DockerContainer(case.image)
+        if check.command:
+            container.with_command(list(check.command))
+        for key, value in check.environment:
+            container.with_env(key, value)
+        kwargs: dict[str, Any] = {"labels": {SESSION_LABEL: self.id, "org.bakegen.smoke.target": case.target}}
+        if check.entrypoint is not None:
+            kwargs["entrypoint"] = list(check.entrypoint)
+        if self.gpus:
+            from docker.types import DeviceRequest
+
+            count = -1 if self.gpus == "all" else int(self.gpus)
+            kwargs["device_requests"] = [DeviceRequest(count=count, capabilities=[["gpu"]])]
+        if check.kind == "http":
+            # Published on loopback only: the check talks to this machine and nothing else.
+            # with_bind_ports takes no host address; its ports map goes to docker-py as is.
+            container.ports[f"{check.port}/tcp"] = ("127.0.0.1", None)
+        container.with_kwargs(**kwargs)
+        return container
+
+    def _start(self, case: SmokeCase, check: Check) -> Any:
+        from docker.errors import APIError
+
+        if self.stopping.is_set():
+            raise _Interrupted
+        container = self._container(case, check)
+        try:
+            container.start()
+        except APIError as exc:
+            container.stop()
+            raise _StartFailed(_api_error_text(exc)) from None
+        if self.stopping.is_set():
+            container.stop()
+            raise _Interrupted
+        return container
+
+    def _check_run(self, case: SmokeCase, check: Check) -> tuple[str, str]:
+        try:
+            container = self._start(case, check)
+        except _StartFailed as exc:
+            return f"container did not start: {exc}", ""
+        try:
+            wrapped = container.get_wrapped_container()
+            try:
+                status = wrapped.wait(timeout=check.timeout)
+            except Exception:  # requests' ReadTimeout: still running
+                return f"did not exit within {check.timeout:g}s", _tail(_logs(container))
+            stdout, stderr = container.get_logs()
+            out, err = stdout.decode(errors="replace"), stderr.decode(errors="replace")
+            problems = []
+            if status.get("StatusCode") != check.exit_code:
+                problems.append(f"exit code: expected {check.exit_code}, got {status.get('StatusCode')}")
+            for name, pattern, text in (("stdout", check.stdout, out), ("stderr", check.stderr, err)):
+                if pattern is not None and not re.search(pattern, text, re.MULTILINE):
+                    problems.append(f"{name}: expected a match for /{pattern}/, got {_quote(text)}")
+            return ("; ".join(problems), _tail(out + err)) if problems else ("", "")
+        finally:
+            container.stop()
+
+    def _check_http(self, case: SmokeCase, check: Check) -> tuple[str, str]:
+        try:
+            container = self._start(case, check)
+        except _StartFailed as exc:
+            return f"container did not start: {exc}", ""
+        try:
+            port = container.get_exposed_port(check.port)
+            url = f"http://127.0.0.1:{port}{check.http_path}"
+            deadline = time.monotonic() + check.timeout
+            last = "no answer"
+            while time.monotonic() < deadline:
+                if self.stopping.is_set():
+                    raise _Interrupted
+                wrapped = container.get_wrapped_container()
+                wrapped.reload()
+                if wrapped.status in ("exited", "dead"):
+                    code = wrapped.attrs.get("State", {}).get("ExitCode")
+                    return f"container exited (code {code}) before {url} answered", _tail(_logs(container))
+                status, body = _get(url)
+                if status == check.status and (check.body is None or re.search(check.body, body)):
+                    return "", ""
+                last = f"HTTP {status}" + (f", body {_quote(body)}" if status else "")
+                time.sleep(0.25)
+            return (
+                f"GET {check.http_path} did not answer {check.status}" + (f" with /{check.body}/" if check.body else "")
+                + f" within {check.timeout:g}s (last: {last})",
+                _tail(_logs(container)),
+            )  # fmt: skip
+        finally:
+            container.stop()
+
+
+class _ImageMissing(Exception):
+    pass
+
+
+class _StartFailed(Exception):
+    pass
+
+
+def _api_error_text(exc: Exception) -> str:
+    explanation = getattr(exc, "explanation", None)
+    return str(explanation or exc).strip()
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status), response.read(4096).decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read(4096).decode(errors="replace")
+    except (OSError, ValueError):
+        return 0, ""
+
+
+def _logs(container: Any) -> str:
+    try:
+        stdout, stderr = container.get_logs()
+        return str(stdout.decode(errors="replace") + stderr.decode(errors="replace"))
+    except Exception:
+        return ""
+
+
+def _tail(text: str, lines: int = 12) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _quote(text: str, limit: int = 160) -> str:
+    text = text.strip()
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def cases_for(targets: Iterable[tuple[str, str, tuple[Check, ...]]]) -> list[SmokeCase]:
+    return [SmokeCase(name, image, check) for name, image, checks in targets for check in checks]
