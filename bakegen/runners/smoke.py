@@ -179,7 +179,7 @@ class SmokeSession:
         if check.kind == "http":
             # Published on loopback only: the check talks to this machine and nothing else.
             # with_bind_ports takes no host address; its ports map goes to docker-py as is.
-            container.ports[f"{check.port}/tcp"] = ("127.0.0.1", None)
+            container.ports[f"{check.port}/tcp"] = ("127.0.0.1", None)  # type: ignore[assignment]
         container.with_kwargs(**kwargs)
         return container
 
