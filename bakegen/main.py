@@ -18,6 +18,8 @@ COMMANDS = {
     "bake": "build (and push) targets with docker buildx bake",
     "merge": "publish multi-platform tags from per-platform images (TAG-ARCH)",
     "smoke": "run the spec's smoke checks on the built images (testcontainers)",
+    "workflow": "write the GitHub Actions workflow that builds the matrix on native runners",
+    "matrix": "print the job matrix as JSON, for your own workflow (fromJSON)",
 }
 
 
@@ -124,6 +126,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_convenience_options(p)
     _add_smoke_options(p)
     p.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report")
+
+    p = sub.add_parser(
+        "workflow",
+        help=COMMANDS["workflow"],
+        description="Generate the image workflow: one job per variant and platform on native runners, smoke-tested, then a merge job.",
+    )
+    _add_spec_option(p)
+    p.add_argument("-o", "--output", metavar="PATH", help="output file, or - (default: .github/workflows/docker.yml beside the spec)")
+    p.add_argument("--check", action="store_true", help="do not write; exit 1 with a diff when the file on disk is stale")
+
+    p = sub.add_parser("matrix", help=COMMANDS["matrix"], description='The build matrix as JSON: {"include": [...]}.')
+    _add_spec_option(p)
+    p.add_argument(
+        "--platform-split", action="store_true", help="one entry per variant and platform (with runner and arch), not per variant"
+    )
     return parser
 
 

@@ -25,7 +25,8 @@ if ! command -v dockerd >/dev/null 2>&1; then
 fi
 
 # --- buildx (from Debian 13, pinned low so nothing else upgrades) ----------
-if [ ! -x /usr/libexec/docker/cli-plugins/docker-buildx ]; then
+# (GitHub's Ubuntu runners already have buildx; Debian 12 has no package of it.)
+if ! docker buildx version >/dev/null 2>&1 && [ ! -x /usr/libexec/docker/cli-plugins/docker-buildx ]; then
   log "installing docker-buildx from trixie"
   cat > /tmp/bakegen-trixie.sources <<'SRC'
 Types: deb
@@ -52,6 +53,16 @@ command -v curl >/dev/null 2>&1 || apt_install curl
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   $SUDO dpkg --add-architecture arm64
   apt_updated=0
+  . /etc/os-release
+  if [ "${ID:-}" = ubuntu ]; then
+    # Ubuntu serves arm64 from its ports archive: keep the main sources to amd64, add ports.
+    for f in /etc/apt/sources.list.d/ubuntu.sources; do
+      [ -f "$f" ] && ! grep -q '^Architectures:' "$f" && $SUDO sed -i '/^Types:/a Architectures: amd64' "$f"
+    done
+    printf 'Types: deb\nURIs: http://ports.ubuntu.com/ubuntu-ports\nSuites: %s %s-updates\nComponents: main universe\nArchitectures: arm64\nSigned-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg\n' \
+      "$VERSION_CODENAME" "$VERSION_CODENAME" > /tmp/bakegen-ports.sources
+    $SUDO cp /tmp/bakegen-ports.sources /etc/apt/sources.list.d/bakegen-ports.sources
+  fi
 fi
 mkdir -p "$STATE_DIR/debs"
 for arch in amd64 arm64; do

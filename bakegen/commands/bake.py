@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
             return code
         from bakegen.commands import smoke
 
-        code = smoke.check_plan(plan, values, args)
+        code = smoke.check_plan(plan, values, args, images=_built_images(slices, values))
         if code != EXIT_OK:
             print("bakegen: smoke checks failed; nothing was pushed", file=sys.stderr)
             return code
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     if args.smoke and not args.push:
         from bakegen.commands import smoke
 
-        code = smoke.check_plan(plan, values, args)
+        code = smoke.check_plan(plan, values, args, images=_built_images(slices, values))
         if code != EXIT_OK:
             return code
     if args.split_platforms and args.push:
@@ -112,6 +112,16 @@ def run(args: argparse.Namespace) -> int:
 
         return merge.merge_plan(plan, values, builder=args.builder, dry_run=False)
     return EXIT_OK
+
+
+def _built_images(slices: list[Slice], values: dict[str, str]) -> list[tuple[str, str, tuple[model.Check, ...]]]:
+    """The image each slice left for each target (TAG-ARCH with --platform-tags) and its checks."""
+    return [
+        (f"{t.name}@{part.label}" if len(slices) > 1 else t.name, part.plan.resolved_tags(t, values)[0], t.checks)
+        for part in slices
+        for t in part.plan.targets
+        if t.checks
+    ]
 
 
 def _bake_slices(
