@@ -28,7 +28,10 @@ def _add_spec_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", help="treat warnings as errors")
 
 
-def _add_var_option(parser: argparse.ArgumentParser) -> None:
+def _add_selection_options(parser: argparse.ArgumentParser) -> None:
+    """The spec, which targets, and the bake variables: shared by plan, bake, merge and smoke."""
+    _add_spec_option(parser)
+    parser.add_argument("names", nargs="*", metavar="TARGET|GROUP", help="targets or groups (default: the default group)")
     parser.add_argument(
         "--var", action="append", type=var_assignment, default=[], metavar="NAME=VALUE", help="set a bake variable (repeatable)"
     )
@@ -67,19 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "plan", help=COMMANDS["plan"], description="Show the resolved build plan; --json prints what `docker buildx bake --print` would."
     )
-    _add_spec_option(p)
-    p.add_argument("names", nargs="*", metavar="TARGET|GROUP", help="targets or groups (default: the default group)")
+    _add_selection_options(p)
     p.add_argument("--json", action="store_true", help="print the `docker buildx bake --print` JSON shape")
-    p.add_argument("--var", action="append", type=var_assignment, default=[], metavar="NAME=VALUE", help="set a bake variable (repeatable)")
 
     p = sub.add_parser(
         "bake",
         help=COMMANDS["bake"],
         description="Render the spec and build it with docker buildx bake (python-on-whales). Logs stream live; a summary table follows.",
     )
-    _add_spec_option(p)
-    p.add_argument("names", nargs="*", metavar="TARGET|GROUP", help="targets or groups (default: the default group)")
-    _add_var_option(p)
+    _add_selection_options(p)
     out = p.add_mutually_exclusive_group()
     out.add_argument("--push", action="store_true", help="push the images to the registry")
     out.add_argument("--load", action="store_true", help="load the images into the local engine")
@@ -109,9 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "merge", help=COMMANDS["merge"], description="For each target, create its tags as one manifest list from TAG-ARCH images."
     )
-    _add_spec_option(p)
-    p.add_argument("names", nargs="*", metavar="TARGET|GROUP", help="targets or groups (default: the default group)")
-    _add_var_option(p)
+    _add_selection_options(p)
     p.add_argument("--builder", metavar="NAME", help="buildx builder (default: the current one)")
     p.add_argument("--dry-run", action="store_true", help="print the imagetools commands only")
 
@@ -120,9 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=COMMANDS["smoke"],
         description="Check the locally built images: commands, HTTP endpoints, files, env and labels. Containers are always removed.",
     )
-    _add_spec_option(p)
-    p.add_argument("names", nargs="*", metavar="TARGET|GROUP", help="targets or groups (default: the default group)")
-    _add_var_option(p)
+    _add_selection_options(p)
     _add_convenience_options(p)
     _add_smoke_options(p)
     p.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report")

@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -120,6 +120,8 @@ class SmokeSession:
             return CaseOutcome(case, "skip", time.monotonic() - started, "interrupted")
         except _ImageMissing as exc:
             message, details = str(exc), ""
+        except _StartFailed as exc:
+            message, details = f"container did not start: {exc}", ""
         except Exception as exc:  # a docker or network error is this check's failure, not a crash
             message, details = f"{type(exc).__name__}: {_api_error_text(exc)}", ""
         result: Result = "fail" if message else "pass"
@@ -199,12 +201,16 @@ class SmokeSession:
             raise _Interrupted
         return container
 
+    @contextlib.contextmanager
+    def _running(self, case: SmokeCase, check: Check) -> Iterator[Any]:
+        container = self._start(case, check)
+        try:
+            yield container
+        finally:
+            container.stop()
+
     def _check_run(self, case: SmokeCase, check: Check) -> tuple[str, str]:
-        try:
-            container = self._start(case, check)
-        except _StartFailed as exc:
-            return f"container did not start: {exc}", ""
-        try:
+        with self._running(case, check) as container:
             wrapped = container.get_wrapped_container()
             try:
                 status = wrapped.wait(timeout=check.timeout)
@@ -219,15 +225,9 @@ class SmokeSession:
                 if pattern is not None and not re.search(pattern, text, re.MULTILINE):
                     problems.append(f"{name}: expected a match for /{pattern}/, got {_quote(text)}")
             return ("; ".join(problems), _tail(out + err)) if problems else ("", "")
-        finally:
-            container.stop()
 
     def _check_http(self, case: SmokeCase, check: Check) -> tuple[str, str]:
-        try:
-            container = self._start(case, check)
-        except _StartFailed as exc:
-            return f"container did not start: {exc}", ""
-        try:
+        with self._running(case, check) as container:
             port = container.get_exposed_port(check.port)
             url = f"http://127.0.0.1:{port}{check.http_path}"
             deadline = time.monotonic() + check.timeout
@@ -250,8 +250,6 @@ class SmokeSession:
                 + f" within {check.timeout:g}s (last: {last})",
                 _tail(_logs(container)),
             )  # fmt: skip
-        finally:
-            container.stop()
 
 
 class _ImageMissing(Exception):
