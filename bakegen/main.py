@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from bakegen import __version__
-from bakegen.errors import EXIT_USAGE, BakegenError
+from bakegen.errors import EXIT_FAILED, EXIT_USAGE, BakegenError
 from bakegen.spec import DEFAULT_SPEC
 
 COMMANDS = {
@@ -175,3 +175,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        # The Docker client libraries (python-on-whales, docker-py, testcontainers) raise their
+        # own errors when no engine answers; they are not bugs in the input, and not a crash.
+        if type(exc).__module__.split(".")[0] not in _DOCKER_LIBRARIES:
+            raise
+        print(f"bakegen: docker: {_first_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+_DOCKER_LIBRARIES = {"python_on_whales", "docker", "testcontainers", "requests", "urllib3"}
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1] if "Traceback" in text or len(lines) > 3 else " ".join(lines)

@@ -78,6 +78,7 @@ def plan_slices(plan: BuildPlan, args: argparse.Namespace, driver: Callable[[], 
 def run(args: argparse.Namespace) -> int:
     if args.push and args.load and args.split_platforms:
         raise BakegenError("--split-platforms with --push already keeps each platform's image; drop --load")
+    overrides = tuple(_set_pair(item) for item in args.set)
     compiled = compile_spec(args.file, strict=args.strict)
     plan = model.only(compiled.plan, compiled.plan.select(args.names))
     values = plan.values(variable_overrides(args, plan))
@@ -85,7 +86,6 @@ def run(args: argparse.Namespace) -> int:
 
     slices = plan_slices(plan, args, lambda: buildx.builder_driver(args.builder), buildx.native_platform)
     spec_dir = compiled.spec.directory.resolve()
-    overrides = tuple(_set_pair(item) for item in args.set)
 
     if args.smoke and args.push:
         # Build and load, smoke-test, and only then push: a failed check pushes nothing.
