@@ -133,6 +133,7 @@ class WorkflowSettings:
     tag_patterns: tuple[str, ...] = ("b*",)
     version_variable: str = "VERSION"
     smoke: bool = True
+    install: str | None = None  # None: pip install this bakegen version
 
     def runner(self, platform: str) -> str:
         return dict(self.runners).get(platform, "ubuntu-24.04")
@@ -520,6 +521,7 @@ class _PlanBuilder:
             tag_patterns=tuple(raw.get("tags", defaults.tag_patterns)),
             version_variable=raw.get("version-variable", defaults.version_variable),
             smoke=raw.get("smoke", defaults.smoke),
+            install=raw.get("install"),
         )
 
 

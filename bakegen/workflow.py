@@ -94,7 +94,7 @@ def render_workflow(plan: BuildPlan, spec_in_repo: str, output: str | None) -> s
     setup: list[dict[str, Any]] = [
         {"name": "Check out", "uses": uses("actions/checkout"), "with": {"persist-credentials": False}},
         {"name": "Set up Python", "uses": uses("actions/setup-python"), "with": {"python-version": "3.12"}},
-        {"name": "Install bakegen", "run": f'pip install "bakegen[docker]=={__version__}"'},
+        {"name": "Install bakegen", "run": settings.install or f'pip install "bakegen[docker]=={__version__}"'},
         {"name": "Set up buildx", "uses": uses("docker/setup-buildx-action")},
         {"name": "Log in to the registry", "uses": uses("docker/login-action"), "with": _login(registry)},
     ]

@@ -128,3 +128,25 @@ def test_schema_cache_remembers_only_successes(tmp_path: Path, monkeypatch: pyte
     for _ in range(2):  # a failure is reported every time, never remembered
         assert errors_of(bad) == [f"{bad}:1:10: version: expected 1, got 2"]
     assert len(list((tmp_path / "cache" / "bakegen" / "schema-valid").iterdir())) == 1
+
+
+def test_every_schema_property_has_a_description() -> None:
+    import json
+
+    schema = json.loads((Path(__file__).resolve().parent.parent / "schema" / "bakegen.schema.json").read_text())
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    missing: list[str] = []
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            for name, sub in node.get("properties", {}).items():
+                if "description" not in sub:
+                    missing.append(f"{where}.{name}")
+            for key, value in node.items():
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, f"{where}[{index}]")
+
+    walk(schema, "$")
+    assert missing == []

@@ -49,14 +49,17 @@ def test_dry_run_prints_the_command_and_builds_nothing(bakegen: Runner, demo_roo
 
 
 @pytest.mark.docker
-def test_every_demo_target_builds(bakegen: Runner, demo_rootfs: Path) -> None:
+def test_every_demo_target_builds(tmp_path: Path, bakegen: Runner, demo_rootfs: Path) -> None:
     repo = unique_repository("all")
     try:
-        result = bakegen("bake", "--load", "--progress", "quiet", "--var", f"REPO={repo}", cwd=DEMO_DIR)
+        metadata = tmp_path / "metadata.json"
+        result = bakegen("bake", "--load", "--progress", "quiet", "--var", f"REPO={repo}", "--metadata-file", str(metadata), cwd=DEMO_DIR)
         assert result.returncode == 0, result.stderr
         rows = [line.split() for line in result.stdout.splitlines()[1:]]
         assert len(rows) == 12
         assert all(row[-4].startswith("sha256:") for row in rows)
+        digests = json.loads(metadata.read_text())
+        assert len(digests) == 12 and all(d["containerimage.digest"].startswith("sha256:") for d in digests.values())
         for stage, suffix in [("light", ""), ("full", "-cuda"), ("server", "-rocm"), ("light", "-musa"), ("light", "-cuda12")]:
             inspect = subprocess.run(["docker", "image", "inspect", f"{repo}:{stage}{suffix}"], capture_output=True, text=True)
             assert inspect.returncode == 0, f"{stage}{suffix} missing"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -139,3 +140,12 @@ def test_bake_smoke_push_pushes_nothing_when_a_check_fails(tmp_path: Path, bakeg
     finally:
         (DEMO_DIR / "gate.yaml").unlink()
         remove_images(repo)
+
+
+@pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="a GPU machine runs the check for real")
+def test_gpus_all_sends_a_device_request(bakegen: Runner, demo_images: str) -> None:
+    # Without a GPU the engine refuses the request: that it answers so shows the request arrived.
+    result = bakegen("smoke", "--var", f"REPO={demo_images}", "--gpus", "all", "light-cuda", cwd=DEMO_DIR)
+    assert result.returncode == 1
+    assert "nvidia-smi" in result.stderr and 'could not select device driver "" with capabilities: [[gpu]]' in result.stderr
+    assert smoke_containers() == []

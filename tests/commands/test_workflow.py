@@ -134,3 +134,12 @@ def test_project_ci_workflow_lints_and_checks_generated_files() -> None:
     assert actionlint.returncode == 0, actionlint.stdout
     text = ci.read_text()
     assert "bakegen render --check" in text and "bakegen workflow --check" in text and "make test" in text
+
+
+def test_install_command_is_configurable(tmp_path: Path, bakegen: Runner) -> None:
+    text = LLAMA_SPEC.read_text() + "\nworkflow:\n  install: pip install bakegen-fork==1.2\n  schedule: null\n"
+    (tmp_path / "bakegen.yaml").write_text(text)
+    workflow = yaml.safe_load(generate(bakegen, tmp_path))
+    installs = [s["run"] for job in workflow["jobs"].values() for s in job["steps"] if s.get("name") == "Install bakegen"]
+    assert installs == ["pip install bakegen-fork==1.2"] * 2
+    assert "schedule" not in workflow[True]
