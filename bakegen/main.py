@@ -28,6 +28,12 @@ def _add_spec_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", help="treat warnings as errors")
 
 
+def _add_output_options(parser: argparse.ArgumentParser, default: str) -> None:
+    """-o and --check of the commands that write a generated file (render, workflow)."""
+    parser.add_argument("-o", "--output", metavar="PATH", help=f"output file, or - for stdout (default: {default})")
+    parser.add_argument("--check", action="store_true", help="do not write; exit 1 with a diff when the file on disk is stale")
+
+
 def _add_selection_options(parser: argparse.ArgumentParser) -> None:
     """The spec, which targets, and the bake variables: shared by plan, bake, merge and smoke."""
     _add_spec_option(parser)
@@ -61,11 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         "render", help=COMMANDS["render"], description="Compile the spec into a bake file. Deterministic; written atomically."
     )
     _add_spec_option(p)
-    p.add_argument(
-        "-o", "--output", metavar="PATH", help="output file, or - for stdout (default: docker-bake.hcl or .json beside the spec)"
-    )
+    _add_output_options(p, "docker-bake.hcl or .json beside the spec")
     p.add_argument("--format", choices=["hcl", "json"], default="hcl", help="bake file format (default: hcl)")
-    p.add_argument("--check", action="store_true", help="do not write; exit 1 with a diff when the file on disk is stale")
 
     p = sub.add_parser(
         "plan", help=COMMANDS["plan"], description="Show the resolved build plan; --json prints what `docker buildx bake --print` would."
@@ -128,8 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate the image workflow: one job per variant and platform on native runners, smoke-tested, then a merge job.",
     )
     _add_spec_option(p)
-    p.add_argument("-o", "--output", metavar="PATH", help="output file, or - (default: .github/workflows/docker.yml beside the spec)")
-    p.add_argument("--check", action="store_true", help="do not write; exit 1 with a diff when the file on disk is stale")
+    _add_output_options(p, ".github/workflows/docker.yml beside the spec")
 
     p = sub.add_parser("matrix", help=COMMANDS["matrix"], description='The build matrix as JSON: {"include": [...]}.')
     _add_spec_option(p)

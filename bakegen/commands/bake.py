@@ -22,6 +22,8 @@ from bakegen.model import BuildPlan
 from bakegen.output import write_atomic
 from bakegen.pipeline import compile_spec
 from bakegen.render import render_hcl
+from bakegen.runners import buildx
+from bakegen.runners.buildx import BakeInvocation, BakeOutcome, image_sizes, run_bake
 from bakegen.tables import format_table
 
 # Convenience flags for the ARGs users touch most; each sets the bake variable of that name.
@@ -82,10 +84,14 @@ def run(args: argparse.Namespace) -> int:
     compiled = compile_spec(args.file, strict=args.strict)
     plan = model.only(compiled.plan, compiled.plan.select(args.names))
     values = plan.values(variable_overrides(args, plan))
-    from bakegen.runners import buildx
-
     slices = plan_slices(plan, args, lambda: buildx.builder_driver(args.builder), buildx.native_platform)
     spec_dir = compiled.spec.directory.resolve()
+    if args.dry_run:
+        if args.smoke:
+            print(
+                "(then `bakegen smoke` on the built images" + (", and the push only if they pass)" if args.push else ")"), file=sys.stderr
+            )
+        return _bake_slices(args, slices, values, spec_dir, overrides, push=args.push, load=args.load)
 
     if args.smoke and args.push:
         # Build and load, smoke-test, and only then push: a failed check pushes nothing.
@@ -99,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             print("bakegen: smoke checks failed; nothing was pushed", file=sys.stderr)
             return code
     code = _bake_slices(args, slices, values, spec_dir, overrides, push=args.push, load=args.load)
-    if code != EXIT_OK or args.dry_run:
+    if code != EXIT_OK:
         return code
     if args.smoke and not args.push:
         from bakegen.commands import smoke
@@ -114,10 +120,15 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _slice_key(target: str, part: Slice, slices: list[Slice]) -> str:
+    """A target's name in reports; with several slices, which slice too: full-cpu@linux/arm64."""
+    return f"{target}@{part.label}" if len(slices) > 1 else target
+
+
 def _built_images(slices: list[Slice], values: dict[str, str]) -> list[tuple[str, str, tuple[model.Check, ...]]]:
     """The image each slice left for each target (TAG-ARCH with --platform-tags) and its checks."""
     return [
-        (f"{t.name}@{part.label}" if len(slices) > 1 else t.name, part.plan.resolved_tags(t, values)[0], t.checks)
+        (_slice_key(t.name, part, slices), part.plan.resolved_tags(t, values)[0], t.checks)
         for part in slices
         for t in part.plan.targets
         if t.checks
@@ -134,8 +145,6 @@ def _bake_slices(
     push: bool,
     load: bool,
 ) -> int:
-    from bakegen.runners import buildx
-
     rows: list[tuple[str, ...]] = []
     metadata: dict[str, dict[str, object]] = {}
     workdir = Path(tempfile.mkdtemp(prefix="bakegen-"))
@@ -143,7 +152,7 @@ def _bake_slices(
         for index, part in enumerate(slices):
             bake_file = workdir / f"docker-bake.{index}.hcl"
             bake_file.write_text(render_hcl(part.plan, str(bake_file)), encoding="utf-8")
-            invocation = buildx.BakeInvocation(
+            invocation = BakeInvocation(
                 bake_file=bake_file,
                 targets=tuple(t.name for t in part.plan.targets),
                 cwd=spec_dir,
@@ -161,8 +170,8 @@ def _bake_slices(
                 continue
             started = time.monotonic()
             echo = (lambda line: None) if args.progress == "quiet" else (lambda line: print(line, file=sys.stderr, flush=True))
-            outcome = buildx.run_bake(invocation, echo)
-            metadata.update({f"{name}@{part.label}": data for name, data in outcome.metadata.items()})
+            outcome = run_bake(invocation, echo)
+            metadata.update({_slice_key(name, part, slices): data for name, data in outcome.metadata.items()})
             if not outcome.ok:
                 _report_failure(outcome, part.label)
                 return EXIT_FAILED
@@ -182,13 +191,10 @@ def _bake_slices(
     return EXIT_OK
 
 
-def _summary_rows(plan: BuildPlan, values: dict[str, str], outcome: object, total: float) -> list[tuple[str, ...]]:
-    from bakegen.runners import buildx
-
-    assert isinstance(outcome, buildx.BakeOutcome)
+def _summary_rows(plan: BuildPlan, values: dict[str, str], outcome: BakeOutcome, total: float) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     first_tags = [tags[0] for tags in (plan.resolved_tags(t, values) for t in plan.targets) if tags]
-    sizes = buildx.image_sizes(first_tags)
+    sizes = image_sizes(first_tags)
     for target in plan.targets:
         tags = plan.resolved_tags(target, values)
         digest = str(outcome.metadata.get(target.name, {}).get("containerimage.digest", "-"))
@@ -202,10 +208,7 @@ def _summary_rows(plan: BuildPlan, values: dict[str, str], outcome: object, tota
     return rows
 
 
-def _report_failure(outcome: object, label: str) -> None:
-    from bakegen.runners import buildx
-
-    assert isinstance(outcome, buildx.BakeOutcome)
+def _report_failure(outcome: BakeOutcome, label: str) -> None:
     failed = outcome.failed_targets
     print(f"\nbakegen: build failed ({label}): {', '.join(failed) or 'bake'}", file=sys.stderr)
     for name in failed:
@@ -223,9 +226,11 @@ def _set_pair(text: str) -> tuple[str, str]:
 
 
 def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
+    if size < 1024:
+        return f"{size} B"
+    value, unit = float(size) / 1024, "KiB"
+    for bigger in ("MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f} {unit}"
