@@ -580,5 +580,10 @@ def for_native(plan: BuildPlan, native: str) -> BuildPlan:
     return replace(plan, targets=targets)
 
 
+def without_cache_export(plan: BuildPlan) -> BuildPlan:
+    """The plan with no cache-to: the docker driver cannot export a build cache."""
+    return replace(plan, targets=tuple(replace(t, cache_to=()) for t in plan.targets))
+
+
 def platforms_of(targets: Iterable[Target]) -> list[str]:
     return list(dict.fromkeys(p for t in targets for p in t.platforms))

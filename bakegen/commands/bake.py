@@ -8,6 +8,7 @@ pushed as TAG-ARCH and merged into TAG (`--split-platforms`, or `bakegen merge`)
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import tempfile
@@ -84,7 +85,11 @@ def run(args: argparse.Namespace) -> int:
     compiled = compile_spec(args.file, strict=args.strict)
     plan = model.only(compiled.plan, compiled.plan.select(args.names))
     values = plan.values(variable_overrides(args, plan))
-    slices = plan_slices(plan, args, lambda: buildx.builder_driver(args.builder), buildx.native_platform)
+    driver = functools.cache(lambda: buildx.builder_driver(args.builder))
+    if any(t.cache_to for t in plan.targets) and driver() == "docker":
+        print("note: the docker driver cannot export a build cache; building without cache-to (cache-from is kept)", file=sys.stderr)
+        plan = model.without_cache_export(plan)
+    slices = plan_slices(plan, args, driver, buildx.native_platform)
     spec_dir = compiled.spec.directory.resolve()
     if args.dry_run:
         if args.smoke:

@@ -160,3 +160,24 @@ def test_failing_run_names_the_target(tmp_path: Path, bakegen: Runner, demo_root
     assert "--- last lines of broken-cpu ---" in result.stderr
     assert "exit code: 3" in result.stderr.splitlines()[-1]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.docker
+def test_registry_cache_spec_builds_on_the_docker_driver(bakegen: Runner, demo_rootfs: Path) -> None:
+    # The llama.cpp example exports a registry cache; the docker driver cannot, so bake drops cache-to.
+    repo = unique_repository("cache")
+    spec = (
+        (DEMO_DIR / "bakegen.yaml")
+        .read_text()
+        .replace("  type: none   # the docker driver cannot export a build cache", "  type: registry")
+    )
+    assert "type: registry" in spec
+    (DEMO_DIR / "cache.yaml").write_text(spec)
+    try:
+        result = bakegen("bake", "-f", "cache.yaml", "--load", "--var", f"REPO={repo}", "light-cpu", cwd=DEMO_DIR)
+        assert result.returncode == 0, result.stderr
+        assert "the docker driver cannot export a build cache; building without cache-to" in result.stderr
+        assert docker_run(f"{repo}:light").stdout.startswith("ACCELERATOR=cpu")
+    finally:
+        (DEMO_DIR / "cache.yaml").unlink()
+        remove_images(repo)
