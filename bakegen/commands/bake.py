@@ -24,7 +24,7 @@ from bakegen.output import write_atomic
 from bakegen.pipeline import compile_spec
 from bakegen.render import render_hcl
 from bakegen.runners import buildx
-from bakegen.runners.buildx import BakeInvocation, BakeOutcome, image_sizes, run_bake
+from bakegen.runners.smoke import ImageChecks
 from bakegen.tables import format_table
 
 # Convenience flags for the ARGs users touch most; each sets the bake variable of that name.
@@ -130,7 +130,7 @@ def _slice_key(target: str, part: Slice, slices: list[Slice]) -> str:
     return f"{target}@{part.label}" if len(slices) > 1 else target
 
 
-def _built_images(slices: list[Slice], values: dict[str, str]) -> list[tuple[str, str, tuple[model.Check, ...]]]:
+def _built_images(slices: list[Slice], values: dict[str, str]) -> list[ImageChecks]:
     """The image each slice left for each target (TAG-ARCH with --platform-tags) and its checks."""
     return [
         (_slice_key(t.name, part, slices), part.plan.resolved_tags(t, values)[0], t.checks)
@@ -157,7 +157,7 @@ def _bake_slices(
         for index, part in enumerate(slices):
             bake_file = workdir / f"docker-bake.{index}.hcl"
             bake_file.write_text(render_hcl(part.plan, str(bake_file)), encoding="utf-8")
-            invocation = BakeInvocation(
+            invocation = buildx.BakeInvocation(
                 bake_file=bake_file,
                 targets=tuple(t.name for t in part.plan.targets),
                 cwd=spec_dir,
@@ -175,7 +175,7 @@ def _bake_slices(
                 continue
             started = time.monotonic()
             echo = (lambda line: None) if args.progress == "quiet" else (lambda line: print(line, file=sys.stderr, flush=True))
-            outcome = run_bake(invocation, echo)
+            outcome = buildx.run_bake(invocation, echo)
             metadata.update({_slice_key(name, part, slices): data for name, data in outcome.metadata.items()})
             if not outcome.ok:
                 _report_failure(outcome, part.label)
@@ -196,10 +196,10 @@ def _bake_slices(
     return EXIT_OK
 
 
-def _summary_rows(plan: BuildPlan, values: dict[str, str], outcome: BakeOutcome, total: float) -> list[tuple[str, ...]]:
+def _summary_rows(plan: BuildPlan, values: dict[str, str], outcome: buildx.BakeOutcome, total: float) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     first_tags = [tags[0] for tags in (plan.resolved_tags(t, values) for t in plan.targets) if tags]
-    sizes = image_sizes(first_tags)
+    sizes = buildx.image_sizes(first_tags)
     for target in plan.targets:
         tags = plan.resolved_tags(target, values)
         digest = str(outcome.metadata.get(target.name, {}).get("containerimage.digest", "-"))
@@ -213,7 +213,7 @@ def _summary_rows(plan: BuildPlan, values: dict[str, str], outcome: BakeOutcome,
     return rows
 
 
-def _report_failure(outcome: BakeOutcome, label: str) -> None:
+def _report_failure(outcome: buildx.BakeOutcome, label: str) -> None:
     failed = outcome.failed_targets
     print(f"\nbakegen: build failed ({label}): {', '.join(failed) or 'bake'}", file=sys.stderr)
     for name in failed:

@@ -15,6 +15,7 @@ from bakegen import model
 from bakegen.errors import EXIT_FAILED, EXIT_OK
 from bakegen.model import BuildPlan, resolve
 from bakegen.pipeline import compile_spec
+from bakegen.runners import buildx
 from bakegen.tables import format_table
 
 
@@ -25,8 +26,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def merge_plan(plan: BuildPlan, values: dict[str, str], *, builder: str | None, dry_run: bool) -> int:
-    from bakegen.runners import buildx
-
     rows = [("TARGET", "TAGS", "PLATFORMS")]
     for target in plan.targets:
         tags = plan.resolved_tags(target, values)

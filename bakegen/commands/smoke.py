@@ -13,12 +13,11 @@ from types import FrameType
 
 from bakegen import model
 from bakegen.errors import EXIT_FAILED, EXIT_OK, BakegenError
-from bakegen.model import BuildPlan, Check
+from bakegen.model import BuildPlan
 from bakegen.output import write_atomic
 from bakegen.pipeline import compile_spec
+from bakegen.runners.smoke import CaseOutcome, ImageChecks, SmokeSession, cases_for
 from bakegen.tables import format_table
-
-ImageChecks = tuple[str, str, tuple[Check, ...]]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,8 +34,6 @@ def images_of(plan: BuildPlan, values: dict[str, str]) -> list[ImageChecks]:
 
 
 def check_plan(plan: BuildPlan, values: dict[str, str], args: argparse.Namespace, images: list[ImageChecks] | None = None) -> int:
-    from bakegen.runners.smoke import CaseOutcome, SmokeSession, cases_for
-
     cases = cases_for(images if images is not None else images_of(plan, values))
     if not cases:
         raise BakegenError(f"{plan.spec_path}: the selected targets declare no checks (see `checks` in the spec)")
@@ -69,7 +66,7 @@ def check_plan(plan: BuildPlan, values: dict[str, str], args: argparse.Namespace
     return EXIT_FAILED if failures else EXIT_OK
 
 
-def junit_xml(outcomes: list) -> str:  # type: ignore[type-arg]
+def junit_xml(outcomes: list[CaseOutcome]) -> str:
     suite = ET.Element(
         "testsuite",
         name="bakegen smoke",

@@ -24,6 +24,8 @@ from typing import Any, Literal
 from bakegen.model import Check, resolve
 
 SESSION_LABEL = "org.bakegen.smoke.session"
+# What to check: the target's name, the local image, and the target's checks.
+ImageChecks = tuple[str, str, tuple[Check, ...]]
 Result = Literal["pass", "fail", "skip"]
 
 
@@ -292,5 +294,5 @@ def _quote(text: str, limit: int = 160) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
-def cases_for(targets: Iterable[tuple[str, str, tuple[Check, ...]]]) -> list[SmokeCase]:
+def cases_for(targets: Iterable[ImageChecks]) -> list[SmokeCase]:
     return [SmokeCase(name, image, check) for name, image, checks in targets for check in checks]
