@@ -39,3 +39,15 @@ class BakegenError(Exception):
             diagnostics = [Diagnostic("bakegen", 0, 0, "", diagnostics)]
         self.diagnostics = diagnostics
         super().__init__("\n".join(str(d) for d in diagnostics))
+
+
+class EngineError(Exception):
+    """A fault outside the input: no engine answers, the registry is down, a docker call failed.
+
+    The runners turn every python-on-whales, docker-py and testcontainers exception into this
+    one type; the CLI prints it as one line and exits 1.
+    """
+
+    def __init__(self, message: str) -> None:
+        self.message = " ".join(message.split()) or "docker failed"
+        super().__init__(self.message)

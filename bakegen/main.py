@@ -1,15 +1,24 @@
-"""Command line: parse arguments and dispatch; each verb lives in bakegen/commands/."""
+"""Command line: parse the arguments, then call the command's function with typed arguments.
+
+Each verb lives in bakegen/commands/ and returns an exit code. Nothing below this module sees
+argparse: `_dispatch` turns the Namespace into each command's options.
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from bakegen import __version__
-from bakegen.errors import EXIT_FAILED, EXIT_USAGE, BakegenError
+from bakegen.commands import bake, matrix, merge, plan, render, smoke, validate, workflow
+from bakegen.commands.common import Selection, SpecOptions
+from bakegen.errors import EXIT_FAILED, EXIT_USAGE, BakegenError, EngineError
 from bakegen.spec import DEFAULT_SPEC
+from bakegen.steps import SmokeSettings
 
 COMMANDS = {
     "validate": "check a spec against the schema and its Dockerfiles",
@@ -41,6 +50,7 @@ def _add_selection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--var", action="append", type=var_assignment, default=[], metavar="NAME=VALUE", help="set a bake variable (repeatable)"
     )
+    _add_convenience_options(parser)
 
 
 def var_assignment(text: str) -> tuple[str, str]:
@@ -105,7 +115,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--smoke", action="store_true", help="run the spec's smoke checks on the built images; with --push, push only if they pass"
     )
-    _add_convenience_options(p)
     _add_smoke_options(p)
 
     p = sub.add_parser(
@@ -121,9 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check the locally built images: commands, HTTP endpoints, files, env and labels. Containers are always removed.",
     )
     _add_selection_options(p)
-    _add_convenience_options(p)
     _add_smoke_options(p)
-    p.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report")
 
     p = sub.add_parser(
         "workflow",
@@ -141,15 +148,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _VariableShorthand(argparse.Action):
+    """`--cuda-version V` is `--var CUDA_VERSION=V`: appended to the same list when parsed."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None) -> None:
+        namespace.var = [*(namespace.var or []), (self.const, values)]
+
+
+# Shorthand flags for the ARGs users touch most: flag -> bake variable.
+SHORTHAND_VARIABLES = {"--cuda-version": "CUDA_VERSION", "--cuda-arch": "CUDA_DOCKER_ARCH", "--musa-version": "MUSA_VERSION"}
+
+
 def _add_convenience_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cuda-version", metavar="V", help="set CUDA_VERSION (same as --var CUDA_VERSION=V)")
-    p.add_argument("--cuda-arch", metavar="ARCHS", help="set CUDA_DOCKER_ARCH")
-    p.add_argument("--musa-version", metavar="V", help="set MUSA_VERSION")
+    for flag, variable in SHORTHAND_VARIABLES.items():
+        p.add_argument(flag, action=_VariableShorthand, const=variable, dest="var", metavar="VALUE", help=f"same as --var {variable}=VALUE")
 
 
 def _add_smoke_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=_positive_int, default=2, metavar="N", help="checks run at the same time (default: 2)")
     p.add_argument("--gpus", metavar="all", help="give the containers GPUs (docker --gpus); runs the checks marked requires: gpu")
+    p.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report of the smoke checks")
 
 
 def _positive_int(text: str) -> int:
@@ -164,32 +182,63 @@ def _positive_int(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    command = importlib.import_module(f"bakegen.commands.{args.command.replace('-', '_')}")
     try:
-        code: int = command.run(args)
-        return code
+        return _dispatch(args)
     except BakegenError as exc:
         for diagnostic in exc.diagnostics:
             print(diagnostic, file=sys.stderr)
         return EXIT_USAGE
+    except EngineError as exc:
+        print(f"bakegen: {exc.message}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("bakegen: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:
-        # The Docker client libraries (python-on-whales, docker-py, testcontainers) raise their
-        # own errors when no engine answers; they are not bugs in the input, and not a crash.
-        if type(exc).__module__.split(".")[0] not in _DOCKER_LIBRARIES:
-            raise
-        print(f"bakegen: docker: {_first_line(exc)}", file=sys.stderr)
-        return EXIT_FAILED
 
 
-_DOCKER_LIBRARIES = {"python_on_whales", "docker", "testcontainers", "requests", "urllib3"}
+def _dispatch(args: argparse.Namespace) -> int:
+    """The one place a Namespace becomes typed arguments."""
+    spec = SpecOptions(args.file, args.strict)
+    environ = os.environ
+    if args.command == "validate":
+        return validate.run(spec)
+    if args.command == "render":
+        return render.run(spec, output=args.output, fmt=args.format, check=args.check)
+    if args.command == "workflow":
+        return workflow.run(spec, output=args.output, check=args.check)
+    if args.command == "matrix":
+        return matrix.run(spec, platform_split=args.platform_split)
+    selection = Selection(tuple(args.names), tuple(args.var))
+    if args.command == "plan":
+        return plan.run(spec, selection, as_json=args.json, environ=environ)
+    if args.command == "merge":
+        return merge.run(spec, selection, builder=args.builder, dry_run=args.dry_run, environ=environ)
+    settings = SmokeSettings(args.jobs, args.gpus, Path(args.junit_xml) if args.junit_xml else None)
+    if args.command == "smoke":
+        return smoke.run(spec, selection, settings, environ)
+    assert args.command == "bake", args.command  # argparse allows only the verbs above
+    options = bake.BakeOptions(
+        push=args.push,
+        load=args.load,
+        overrides=tuple(_set_pair(item) for item in args.set),
+        platform=args.platform,
+        platform_tags=args.platform_tags,
+        split_platforms=args.split_platforms,
+        builder=args.builder,
+        metadata_file=Path(args.metadata_file) if args.metadata_file else None,
+        dry_run=args.dry_run,
+        quiet=args.progress == "quiet",
+        no_cache=args.no_cache,
+        smoke=args.smoke,
+        smoke_settings=settings,
+    )
+    return bake.run(spec, selection, options, environ)
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1] if "Traceback" in text or len(lines) > 3 else " ".join(lines)
+def _set_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or "." not in key:
+        raise BakegenError(f"--set {text!r}: expected PATTERN.KEY=VALUE, e.g. '*.platform=linux/amd64'")
+    return key, value

@@ -1,13 +1,13 @@
-"""The front of every command: load the spec, build the plan, check it; warnings printed once."""
+"""The front of every command: load the spec, build the plan, check it against its Dockerfiles."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
-from bakegen.checks import check_dockerfiles
+from bakegen.dockerfile_check import dockerfile_problems
 from bakegen.errors import BakegenError, Diagnostic
-from bakegen.model import BuildPlan, build_plan
+from bakegen.model import BuildPlan
+from bakegen.planner import build_plan
 from bakegen.spec import Spec, load_spec
 
 
@@ -15,18 +15,15 @@ from bakegen.spec import Spec, load_spec
 class Compiled:
     spec: Spec
     plan: BuildPlan
-    warnings: list[Diagnostic]
+    warnings: tuple[Diagnostic, ...]
 
 
-def compile_spec(path: str, *, strict: bool = False, quiet: bool = False) -> Compiled:
-    """Load, resolve and check a spec. Raises BakegenError on errors (and on warnings with strict)."""
+def compile_spec(path: str, *, strict: bool = False) -> Compiled:
+    """Load, resolve and check a spec. Raises BakegenError with every error (and, with strict, every warning)."""
     spec = load_spec(path)
     plan, problems = build_plan(spec)
-    problems = sorted(problems, key=lambda d: (d.line, d.column)) + check_dockerfiles(spec, plan)
+    problems = sorted(problems, key=lambda d: (d.line, d.column)) + dockerfile_problems(spec, plan)
     errors = [p for p in problems if p.severity == "error" or strict]
     if errors:
         raise BakegenError(errors)
-    if not quiet:
-        for warning in problems:
-            print(warning, file=sys.stderr)
-    return Compiled(spec, plan, problems)
+    return Compiled(spec, plan, tuple(problems))

@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from bakegen import resources
 from bakegen.cache import cache_dir
-from bakegen.model import BuildPlan, Target, Template, Text, resolve, template_variables
+from bakegen.model import BuildPlan, Target
+from bakegen.template import Template, Text, resolve
 
 Format = Literal["hcl", "json"]
 _SIMPLE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -50,9 +51,10 @@ def hcl_string(text: str) -> str:
     return f'"{hcl_literal_body(text)}"'
 
 
-def tag_expression(template: Template, repository_variable: str) -> str:
-    """A tag as an HCL expression; conditional on the variables it uses (other than the repository)."""
-    conditions = [n for n in dict.fromkeys(template_variables(template)) if n != repository_variable]
+def tag_expression(plan: BuildPlan, template: Template) -> str:
+    """A tag as an HCL expression: bake drops the empty string, so a conditional tag (see
+    BuildPlan.tag_conditions) becomes `notequal("", VAR) ? "..." : ""`."""
+    conditions = plan.tag_conditions(template)
     if not conditions:
         return hcl_template(template)
     test = " && ".join(f'notequal("", {name})' for name in conditions)
@@ -95,7 +97,7 @@ def render_hcl(plan: BuildPlan, output: str | None = None) -> str:
     )
     env.filters["q"] = hcl_string
     env.filters["tpl"] = hcl_template
-    env.filters["tag"] = lambda template: tag_expression(template, plan.repository_variable)
+    env.filters["tag"] = lambda template: tag_expression(plan, template)
     env.filters["comment"] = lambda text: " ".join(str(text).split())
     source = resources.read_text("docker-bake.hcl.j2")
     # from_string skips the bytecode cache; a loader lets Jinja key the cache on the source checksum.
@@ -118,10 +120,10 @@ def render_json(plan: BuildPlan, output: str | None = None) -> str:
         return "".join(escape_template_markers(p.value) if isinstance(p, Text) else f"${{{p.name}}}" for p in template)
 
     def interpolated(template: Template) -> str:
-        if not any(n != plan.repository_variable for n in template_variables(template)):
+        if not plan.tag_conditions(template):
             return tpl(template)
         # Inside ${...} it is HCL expression syntax again, with HCL-escaped string literals.
-        return f"${{{tag_expression(template, plan.repository_variable)}}}"
+        return f"${{{tag_expression(plan, template)}}}"
 
     document: dict[str, Any] = {
         "//": header(plan, output, comment="", fmt="json").replace("\n ", "\n").strip(),
@@ -143,9 +145,10 @@ def render_json(plan: BuildPlan, output: str | None = None) -> str:
             body["labels"] = {escape_template_markers(k): escape_template_markers(v) for k, v in t.labels}
         if t.annotations:
             body["annotations"] = [escape_template_markers(a) for a in t.annotations]
-        if t.cache_from:
-            body["cache-from"] = [tpl(c) for c in t.cache_from]
-            body["cache-to"] = [tpl(c) for c in t.cache_to]
+        if t.cache:
+            body["cache-from"] = [tpl(t.cache.source())]
+            if t.export_cache:
+                body["cache-to"] = [tpl(t.cache.destination())]
         document["target"][t.name] = body
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
@@ -168,9 +171,10 @@ def resolved_target(plan: BuildPlan, target: Target, values: Mapping[str, str]) 
     tags = plan.resolved_tags(target, values)
     if tags:
         body["tags"] = tags
-    if target.cache_from:
-        body["cache-from"] = [resolve(c, values) for c in target.cache_from]
-        body["cache-to"] = [resolve(c, values) for c in target.cache_to]
+    if target.cache:
+        body["cache-from"] = [resolve(target.cache.source(), values)]
+        if target.export_cache:
+            body["cache-to"] = [resolve(target.cache.destination(), values)]
     body["target"] = target.stage
     body["platforms"] = list(target.platforms)
     return body

@@ -16,8 +16,11 @@ from typing import Any
 
 import yaml
 
-from bakegen import __version__, model
-from bakegen.model import BuildPlan, Target, resolve
+from bakegen import __version__
+from bakegen.model import BuildPlan, Target
+from bakegen.platforms import platform_suffix
+from bakegen.slices import platforms_of
+from bakegen.template import resolve
 
 # Actions pinned to full commit SHAs (tags can move); the comment says which release.
 PINNED_ACTIONS = {
@@ -37,12 +40,12 @@ def uses(action: str) -> str:
 
 def job_matrix(plan: BuildPlan, *, platform_split: bool = True) -> dict[str, list[dict[str, Any]]]:
     """The build matrix: one entry per (variant, platform), or per variant without the split."""
-    values = plan.values(environ={})
+    values = plan.values({}, environ={})
     include: list[dict[str, Any]] = []
     variants = list(dict.fromkeys(t.variant for t in plan.targets))
     for variant in variants:
         targets = [t for t in plan.targets if t.variant == variant]
-        platforms = model.platforms_of(targets)
+        platforms = platforms_of(targets)
         free_disk = any(t.free_disk for t in targets)
         if not platform_split:
             include.append({"variant": variant, "platforms": ",".join(platforms), "free-disk": free_disk})
@@ -51,7 +54,7 @@ def job_matrix(plan: BuildPlan, *, platform_split: bool = True) -> dict[str, lis
             entry: dict[str, Any] = {
                 "variant": variant,
                 "platform": platform,
-                "arch": model.platform_suffix(platform),
+                "arch": platform_suffix(platform),
                 "runner": plan.workflow.runner(platform),
                 "free-disk": free_disk,
             }
@@ -62,24 +65,17 @@ def job_matrix(plan: BuildPlan, *, platform_split: bool = True) -> dict[str, lis
 
 def _cache_settings(plan: BuildPlan, target: Target, platform: str, values: dict[str, str]) -> dict[str, str]:
     """Per variant and arch, so amd64 and arm64 runners do not overwrite each other's cache."""
-    if not target.cache_from:
+    if target.cache is None:
         return {}
-    arch = model.platform_suffix(platform)
-    source = resolve(target.cache_from[0], values)
-    if source.startswith("type=gha"):
-        scope = f"{target.variant}-{arch}"
-        return {"cache-from": f"type=gha,scope={scope}", "cache-to": f"type=gha,scope={scope},mode=max"}
-    ref = source.removeprefix("type=registry,ref=")
-    mode = resolve(target.cache_to[0], values).rsplit(",mode=", 1)[-1]
-    return {"cache-from": f"type=registry,ref={ref}-{arch}", "cache-to": f"type=registry,ref={ref}-{arch},mode={mode}"}
+    cache = target.cache.per_arch(platform_suffix(platform), target.variant)
+    return {"cache-from": resolve(cache.source(), values), "cache-to": resolve(cache.destination(), values)}
 
 
 def render_workflow(plan: BuildPlan, spec_in_repo: str, output: str | None) -> str:
     settings = plan.workflow
     matrix = job_matrix(plan)
-    values = plan.values(environ={})
-    repository = values[plan.repository_variable]
-    registry = repository.split("/", 1)[0] if "." in repository.split("/", 1)[0] or ":" in repository.split("/", 1)[0] else "docker.io"
+    values = plan.values({}, environ={})
+    registry = plan.registry
     has_cache = any("cache-from" in entry for entry in matrix["include"])
     version_env = {settings.version_variable: "${{ github.ref_type == 'tag' && github.ref_name || '' }}"}
     if settings.version_variable not in values:

@@ -3,15 +3,18 @@ fail instead when BAKEGEN_REQUIRE_DOCKER=1 (CI), so CI can never pass by skippin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from bakegen.dockerhost import REGISTRY, registry_reachable, unavailable_reason
+from bakegen.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 LLAMA_SPEC = ROOT / "examples" / "llama.cpp" / "bakegen.yaml"
@@ -41,18 +44,50 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-Runner = Callable[..., subprocess.CompletedProcess[str]]
+@dataclass(frozen=True)
+class Result:
+    """What a CLI run left: the exit code and everything it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+Runner = Callable[..., Result]
 
 
 @pytest.fixture
-def bakegen() -> Runner:
-    """Run the real CLI in a subprocess: real exit codes, real stderr, no shared state."""
+def bakegen(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Runner:
+    """Run the CLI in this process (`main(argv)`): real exit codes and output, no interpreter start-up.
+    `env` is the whole environment of the run, as for a subprocess."""
 
-    def run(
-        *args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None, timeout: float = 600
-    ) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None) -> Result:
+        wanted = env if env is not None else clean_env()
+        capsys.readouterr()
+        with monkeypatch.context() as patch:
+            if cwd is not None:
+                patch.chdir(cwd)
+            for name in set(os.environ) - set(wanted):
+                patch.delenv(name)
+            for name, value in wanted.items():
+                patch.setenv(name, value)
+            try:
+                code = main(list(args))
+            except SystemExit as exit:  # argparse: usage errors and --help
+                code = int(exit.code or 0)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def bakegen_process() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the real CLI in a subprocess, where a test needs a process of its own (signals, imports)."""
+
+    def run(*args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "bakegen", *args], cwd=cwd, env=env or clean_env(), capture_output=True, text=True, timeout=timeout
+            [sys.executable, "-m", "bakegen", *args], cwd=cwd, env=env or clean_env(), capture_output=True, text=True, timeout=600
         )
 
     return run
@@ -94,9 +129,49 @@ def unique_repository(prefix: str = "t") -> str:
     return f"localhost:5000/bakegen-{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+_MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+REGISTRY_STORAGE = (
+    Path(os.environ.get("BAKEGEN_STATE_DIR", "/var/tmp/bakegen")) / "registry" / "docker" / "registry" / "v2" / "repositories"
+)
+
+
+def delete_repository(repository: str) -> None:
+    """Delete every tag of a test's repository through the registry API, then its (now empty) storage."""
+    import shutil
+    import urllib.request
+
+    name = repository.split("/", 1)[1]
+    for tag in registry_tags(repository):
+        url = f"http://127.0.0.1:5000/v2/{name}/manifests/{tag}"
+        head = urllib.request.Request(url, method="HEAD", headers={"Accept": _MANIFEST_TYPES})
+        with contextlib.suppress(urllib.error.HTTPError):  # 404: gone with another tag of the same digest
+            with urllib.request.urlopen(head, timeout=10) as response:
+                digest = response.headers["Docker-Content-Digest"]
+            delete = urllib.request.Request(f"http://127.0.0.1:5000/v2/{name}/manifests/{digest}", method="DELETE")
+            urllib.request.urlopen(delete, timeout=10).close()
+    # The registry API cannot delete a repository itself; its storage can, where this machine keeps it.
+    shutil.rmtree(REGISTRY_STORAGE / name, ignore_errors=True)
+
+
+@pytest.fixture
+def registry_repository() -> Iterator[str]:
+    """A registry repository of this test alone, deleted (tags and storage) afterwards, with its local images."""
+    repository = unique_repository("reg")
+    yield repository
+    remove_images(repository)
+    if registry_reachable():
+        delete_repository(repository)
+
+
 def registry_tags(repository: str) -> set[str]:
     import json
-    import urllib.error
     import urllib.request
 
     name = repository.split("/", 1)[1]
@@ -133,8 +208,12 @@ def demo_images(demo_rootfs: Path) -> Iterator[str]:
     repo = unique_repository("smoke")
     result = subprocess.run(
         [sys.executable, "-m", "bakegen", "bake", "--load", "--progress", "quiet", "--var", f"REPO={repo}"],
-        cwd=DEMO_DIR, env=clean_env(), capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        cwd=DEMO_DIR,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip  (a subprocess: a session fixture outlives any one test's capture)
     assert result.returncode == 0, result.stderr
     yield repo
     remove_images(repo)

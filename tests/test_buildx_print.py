@@ -14,7 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bakegen.model import build_plan
+from bakegen.planner import build_plan
 from bakegen.render import bake_print, render
 from bakegen.spec import load_spec
 from tests.conftest import LLAMA_SPEC, MINIMAL_SPEC, Runner, clean_env, write_spec
@@ -109,4 +109,4 @@ def test_arbitrary_strings_survive_render_and_buildx(
         assert target["args"] == {"A": arg, "F": fixed}
         assert target["labels"] == {label_key: label_value}
         assert target["tags"] == [f"example.com/app:{tag}"]
-        assert buildx_print(tmp_path, f"docker-bake.{fmt}") == bake_print(plan, plan.values(environ={}))
+        assert buildx_print(tmp_path, f"docker-bake.{fmt}") == bake_print(plan, plan.values({}, environ={}))

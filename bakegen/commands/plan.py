@@ -1,34 +1,23 @@
+"""`bakegen plan`: the resolved targets as a table, or exactly what `docker buildx bake --print` prints."""
+
 from __future__ import annotations
 
-import argparse
 import json
+from collections.abc import Mapping
 
+from bakegen import report
+from bakegen.commands.common import Selection, SpecOptions, cli_words, load
 from bakegen.errors import EXIT_OK
-from bakegen.model import BuildPlan, resolve
-from bakegen.pipeline import compile_spec
 from bakegen.render import bake_print
-from bakegen.tables import format_table
 
 
-def run(args: argparse.Namespace) -> int:
-    plan = compile_spec(args.file, strict=args.strict).plan
-    values = plan.values(dict(args.var))
-    if args.json:
-        print(json.dumps(bake_print(plan, values, args.names), indent=2, ensure_ascii=False))
-        return EXIT_OK
-    print(plan_table(plan, values, args.names))
+def run(spec: SpecOptions, selection: Selection, *, as_json: bool, environ: Mapping[str, str]) -> int:
+    plan = load(spec).plan
+    with cli_words(plan):
+        values = plan.values(dict(selection.variables), environ)
+        names = list(selection.names)
+        if as_json:
+            print(json.dumps(bake_print(plan, values, names), indent=2, ensure_ascii=False))
+        else:
+            print(report.plan_table(plan, values, names))
     return EXIT_OK
-
-
-def plan_table(plan: BuildPlan, values: dict[str, str], names: list[str]) -> str:
-    rows = [("TARGET", "DOCKERFILE", "STAGE", "PLATFORMS", "TAGS", "ARGS")]
-    for target in plan.select(names):
-        tags = " ".join(t.rsplit(":", 1)[-1] for t in plan.resolved_tags(target, values))
-        args = " ".join(f"{name}={resolve(v, values)}" for name, v in target.args)
-        rows.append((target.name, target.dockerfile, target.stage, ",".join(target.platforms), tags, args))
-    lines = format_table(rows).splitlines()
-    lines.append(
-        f"\nrepository: {values[plan.repository_variable]}   variables: "
-        + ", ".join(f"{v.name}={values[v.name]!r}" for v in plan.variables if v.name != plan.repository_variable)
-    )
-    return "\n".join(line.rstrip() for line in lines)

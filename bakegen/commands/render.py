@@ -1,20 +1,21 @@
+"""`bakegen render`: write the bake file (HCL or JSON), atomically, or check that it is current."""
+
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from bakegen.commands.common import SpecOptions, load
 from bakegen.output import emit
-from bakegen.pipeline import compile_spec
-from bakegen.render import render
+from bakegen.render import Format, render
 
 
-def default_output(spec_file: str, fmt: str) -> str:
+def default_output(spec_file: str, fmt: Format) -> str:
     return str(Path(spec_file).parent / f"docker-bake.{fmt}")
 
 
-def run(args: argparse.Namespace) -> int:
-    compiled = compile_spec(args.file, strict=args.strict)
-    output = args.output or default_output(args.file, args.format)
-    text = render(compiled.plan, args.format, None if output == "-" else output)
-    regenerate = f"bakegen render -f {args.file} -o {output}" + (" --format json" if args.format == "json" else "")
-    return emit(text, output, check=args.check, regenerate=regenerate)
+def run(spec: SpecOptions, *, output: str | None, fmt: Format, check: bool) -> int:
+    compiled = load(spec)
+    output = output or default_output(spec.path, fmt)
+    text = render(compiled.plan, fmt, None if output == "-" else output)
+    regenerate = f"bakegen render -f {spec.path} -o {output}" + (" --format json" if fmt == "json" else "")
+    return emit(text, output, check=check, regenerate=regenerate)

@@ -1,14 +1,14 @@
+"""`bakegen validate`: the schema, the plan's semantic checks and the Dockerfiles; exit 2 on errors."""
+
 from __future__ import annotations
 
-import argparse
-
+from bakegen.commands.common import SpecOptions, load
 from bakegen.errors import EXIT_OK
-from bakegen.pipeline import compile_spec
 
 
-def run(args: argparse.Namespace) -> int:
-    compiled = compile_spec(args.file, strict=args.strict)
+def run(spec: SpecOptions) -> int:
+    compiled = load(spec)
     plan = compiled.plan
     warnings = len(compiled.warnings)
-    print(f"{args.file}: ok, {len(plan.targets)} targets, {len(plan.groups)} groups" + (f", {warnings} warning(s)" if warnings else ""))
+    print(f"{spec.path}: ok, {len(plan.targets)} targets, {len(plan.groups)} groups" + (f", {warnings} warning(s)" if warnings else ""))
     return EXIT_OK

@@ -1,6 +1,7 @@
 """Thin, typed wrappers around `docker buildx` through python-on-whales.
 
 python-on-whales is imported inside the functions: `render` and friends never load it.
+Its exceptions stop here: a failed build is a BakeOutcome, any other docker failure an EngineError.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bakegen.errors import EngineError
 
 # `#12 [server-cuda build 3/4] RUN ...`: bake's plain progress names the target first.
 _VERTEX = re.compile(r"^#(\d+) \[([A-Za-z0-9_-]+)[ \]]")
@@ -76,7 +79,6 @@ class BakeOutcome:
     targets: dict[str, TargetLog]
     metadata: dict[str, Any]
     error: str = ""
-    tail: list[str] = field(default_factory=list)
 
     @property
     def failed_targets(self) -> list[str]:
@@ -101,7 +103,6 @@ def run_bake(invocation: BakeInvocation, echo: Callable[[str], None]) -> BakeOut
 
     logs: dict[str, TargetLog] = defaultdict(TargetLog)
     vertex_target: dict[str, str] = {}
-    tail: deque[str] = deque(maxlen=30)
     error = ""
     with working_directory(invocation.cwd):
         stream = docker.buildx.bake(
@@ -120,20 +121,22 @@ def run_bake(invocation: BakeInvocation, echo: Callable[[str], None]) -> BakeOut
         try:
             for raw in stream:  # type: ignore[union-attr]
                 line = raw.rstrip("\n")
-                echo(line)
-                tail.append(line)
+                if not line.startswith("ERROR: "):  # buildx's final error: reported once, at the end
+                    echo(line)
                 _attribute(line, time.monotonic(), logs, vertex_target)
         except DockerException as exc:
-            lines = (exc.stderr or "").strip().splitlines()
-            error = lines[-1].removeprefix("ERROR: ") if lines else f"exit code {exc.return_code}"
+            error = last_line(exc) if exc.stderr else f"exit code {exc.return_code}"
     metadata: dict[str, Any] = {}
     if invocation.metadata_file and invocation.metadata_file.is_file() and not error:
         metadata = json.loads(invocation.metadata_file.read_text() or "{}")
+    if error and not logs:
+        # Nothing was built at all: no engine, no builder. A fault, not a failed build.
+        raise EngineError(f"docker buildx bake: {error}")
     if error and not any(log.failed for log in logs.values()):
         # No step failed (e.g. the push or the bake file was refused): every target failed.
         for name in invocation.targets:
             logs[name].failed = True
-    return BakeOutcome(ok=not error, targets=dict(logs), metadata=metadata, error=error, tail=list(tail))
+    return BakeOutcome(ok=not error, targets=dict(logs), metadata=metadata, error=error)
 
 
 def _attribute(line: str, now: float, logs: dict[str, TargetLog], vertex_target: dict[str, str]) -> None:
@@ -158,10 +161,28 @@ def _attribute(line: str, now: float, logs: dict[str, TargetLog], vertex_target:
         log.failed = True
 
 
+@contextmanager
+def _engine_faults(what: str) -> Iterator[None]:
+    """python-on-whales' errors become one EngineError line: what failed, and docker's last word."""
+    from python_on_whales.exceptions import DockerException
+
+    try:
+        yield
+    except DockerException as exc:
+        raise EngineError(f"{what}: {last_line(exc)}") from None
+
+
+def last_line(exc: Exception) -> str:
+    """The line of a docker error that says what went wrong (docker prints it last)."""
+    lines = [line.strip() for line in (getattr(exc, "stderr", None) or str(exc)).splitlines() if line.strip()]
+    return lines[-1].removeprefix("ERROR: ") if lines else type(exc).__name__
+
+
 def builder_driver(builder: str | None) -> str:
     from python_on_whales import docker
 
-    return str(docker.buildx.inspect(builder).driver)
+    with _engine_faults("docker buildx inspect"):
+        return str(docker.buildx.inspect(builder).driver)
 
 
 def native_platform() -> str:
@@ -201,14 +222,16 @@ def imagetools_create(tags: list[str], sources: list[str], builder: str | None =
     """Publish one multi-platform index under `tags` from per-platform `sources`."""
     from python_on_whales import docker
 
-    docker.buildx.imagetools.create(sources=sources, tags=tags, builder=builder)
+    with _engine_faults(f"docker buildx imagetools create {tags[0] if tags else ''}".rstrip()):
+        docker.buildx.imagetools.create(sources=sources, tags=tags, builder=builder)
 
 
 def imagetools_platforms(reference: str) -> list[str]:
     """The platforms of a manifest list in a registry (`docker buildx imagetools inspect`)."""
     from python_on_whales import docker
 
-    manifest = docker.buildx.imagetools.inspect(reference)
+    with _engine_faults(f"docker buildx imagetools inspect {reference}"):
+        manifest = docker.buildx.imagetools.inspect(reference)
     platforms = []
     for entry in manifest.manifests or []:
         platform = entry.platform

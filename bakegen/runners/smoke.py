@@ -21,19 +21,28 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bakegen.model import Check, resolve
+from bakegen.errors import EngineError
+from bakegen.model import SmokeCheck
+from bakegen.template import resolve
 
 SESSION_LABEL = "org.bakegen.smoke.session"
-# What to check: the target's name, the local image, and the target's checks.
-ImageChecks = tuple[str, str, tuple[Check, ...]]
 Result = Literal["pass", "fail", "skip"]
+
+
+@dataclass(frozen=True)
+class ImageChecks:
+    """What to check: a target (as reports name it), its local image, and its checks."""
+
+    target: str
+    image: str
+    checks: tuple[SmokeCheck, ...]
 
 
 @dataclass(frozen=True)
 class SmokeCase:
     target: str
     image: str
-    check: Check
+    check: SmokeCheck
 
 
 @dataclass(frozen=True)
@@ -59,14 +68,16 @@ class SmokeSession:
         self.id = uuid.uuid4().hex[:12]
         self.values = values
         self.gpus = gpus
-        self.client = DockerClient().client
+        with engine_faults("docker"):
+            self.client = DockerClient().client
         self.stopping = threading.Event()
 
     # -- lifecycle --
 
     def cleanup(self) -> int:
         """Force-remove every container of this session; returns how many there were."""
-        containers = self.client.containers.list(all=True, filters={"label": f"{SESSION_LABEL}={self.id}"})
+        with engine_faults("docker ps"):
+            containers = self.client.containers.list(all=True, filters={"label": f"{SESSION_LABEL}={self.id}"})
         for container in containers:
             with contextlib.suppress(Exception):  # already gone: removed by its worker meanwhile
                 container.remove(force=True, v=True)
@@ -139,7 +150,7 @@ class SmokeSession:
                 f"image {reference} is not in the local engine (build it first: bakegen bake --load); it is never pulled"
             ) from None
 
-    def _check_config(self, image: Any, check: Check) -> tuple[str, str]:
+    def _check_config(self, image: Any, check: SmokeCheck) -> tuple[str, str]:
         config = image.attrs.get("Config") or {}
         if check.kind == "env":
             actual = dict(item.split("=", 1) for item in config.get("Env") or [] if "=" in item)
@@ -152,7 +163,7 @@ class SmokeSession:
                 problems.append(f"{check.kind} {key}: expected {expected!r}, got {actual.get(key, '<unset>')!r}")
         return ("; ".join(problems), "") if problems else ("", "")
 
-    def _check_file(self, image: str, check: Check) -> tuple[str, str]:
+    def _check_file(self, image: str, check: SmokeCheck) -> tuple[str, str]:
         from docker.errors import NotFound
 
         container = self.client.containers.create(image, labels={SESSION_LABEL: self.id}, entrypoint=["/"], command=[])
@@ -164,7 +175,7 @@ class SmokeSession:
             container.remove(force=True)
         return "", ""
 
-    def _container(self, case: SmokeCase, check: Check) -> Any:
+    def _container(self, case: SmokeCase, check: SmokeCheck) -> Any:
         from testcontainers.core.container import DockerContainer
 
         container = DockerContainer(case.image)
@@ -187,7 +198,7 @@ class SmokeSession:
         container.with_kwargs(**kwargs)
         return container
 
-    def _start(self, case: SmokeCase, check: Check) -> Any:
+    def _start(self, case: SmokeCase, check: SmokeCheck) -> Any:
         from docker.errors import APIError
 
         if self.stopping.is_set():
@@ -204,14 +215,14 @@ class SmokeSession:
         return container
 
     @contextlib.contextmanager
-    def _running(self, case: SmokeCase, check: Check) -> Iterator[Any]:
+    def _running(self, case: SmokeCase, check: SmokeCheck) -> Iterator[Any]:
         container = self._start(case, check)
         try:
             yield container
         finally:
             container.stop()
 
-    def _check_run(self, case: SmokeCase, check: Check) -> tuple[str, str]:
+    def _check_run(self, case: SmokeCase, check: SmokeCheck) -> tuple[str, str]:
         with self._running(case, check) as container:
             wrapped = container.get_wrapped_container()
             try:
@@ -228,7 +239,7 @@ class SmokeSession:
                     problems.append(f"{name}: expected a match for /{pattern}/, got {_quote(text)}")
             return ("; ".join(problems), _tail(out + err)) if problems else ("", "")
 
-    def _check_http(self, case: SmokeCase, check: Check) -> tuple[str, str]:
+    def _check_http(self, case: SmokeCase, check: SmokeCheck) -> tuple[str, str]:
         with self._running(case, check) as container:
             port = container.get_exposed_port(check.port)
             url = f"http://127.0.0.1:{port}{check.http_path}"
@@ -294,5 +305,17 @@ def _quote(text: str, limit: int = 160) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
-def cases_for(targets: Iterable[ImageChecks]) -> list[SmokeCase]:
-    return [SmokeCase(name, image, check) for name, image, checks in targets for check in checks]
+def cases_for(images: Iterable[ImageChecks]) -> list[SmokeCase]:
+    return [SmokeCase(item.target, item.image, check) for item in images for check in item.checks]
+
+
+@contextlib.contextmanager
+def engine_faults(what: str) -> Iterator[None]:
+    """docker-py's and requests' errors (no engine, engine gone) become one EngineError line."""
+    from docker.errors import DockerException
+    from requests.exceptions import RequestException
+
+    try:
+        yield
+    except (DockerException, RequestException) as exc:
+        raise EngineError(f"{what}: {_api_error_text(exc).splitlines()[-1] if str(exc).strip() else type(exc).__name__}") from None

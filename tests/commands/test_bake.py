@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -10,19 +9,29 @@ from pathlib import Path
 
 import pytest
 
-from bakegen.commands.bake import plan_slices
+from bakegen.commands.bake import BakeOptions, bake_steps, plan_slices
 from bakegen.errors import BakegenError
-from bakegen.model import build_plan
+from bakegen.planner import build_plan
 from bakegen.runners.buildx import imagetools_platforms
 from bakegen.spec import load_spec
-from tests.conftest import DEMO_DIR, Runner, clean_env, docker_run, registry_tags, remove_images, unique_repository
+from bakegen.steps import BuildStep, MergeStep, SmokeStep
+from tests.conftest import (
+    DEMO_DIR,
+    MINIMAL_SPEC,
+    Runner,
+    clean_env,
+    docker_run,
+    registry_tags,
+    remove_images,
+    unique_repository,
+    write_spec,
+)
 
 DEMO_SPEC = DEMO_DIR / "bakegen.yaml"
 
 
-def bake_args(**overrides: object) -> argparse.Namespace:
-    defaults: dict[str, object] = {"platform": None, "platform_tags": False, "split_platforms": False, "push": False}
-    return argparse.Namespace(**{**defaults, **overrides})
+def bake_args(**overrides: object) -> BakeOptions:
+    return BakeOptions(**overrides)  # type: ignore[arg-type]
 
 
 def test_docker_driver_push_of_multi_platform_targets_needs_a_split() -> None:
@@ -38,12 +47,47 @@ def test_docker_driver_push_of_multi_platform_targets_needs_a_split() -> None:
         plan_slices(plan, bake_args(platform="linux/s390x"), lambda: "docker", lambda: "linux/amd64")
 
 
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"load": True}, ["build"]),
+        ({"load": True, "smoke": True}, ["build", "smoke"]),
+        ({"push": True, "smoke": True, "split_platforms": True}, ["build", "build", "smoke", "build", "build", "merge"]),
+        ({"push": True, "split_platforms": True}, ["build", "build", "merge"]),
+    ],
+)
+def test_bake_is_a_list_of_steps(options: dict[str, object], expected: list[str]) -> None:
+    plan, _ = build_plan(load_spec(DEMO_SPEC))
+    values = plan.values({}, environ={})
+    opts = bake_args(**options)
+    slices = plan_slices(plan, opts, lambda: "docker", lambda: "linux/amd64")
+    steps = bake_steps(plan, slices, values, opts, DEMO_DIR)
+    kinds = {BuildStep: "build", SmokeStep: "smoke", MergeStep: "merge"}
+    assert [kinds[type(step)] for step in steps] == expected
+    if opts.smoke and opts.push:
+        # the images checked are the ones the first builds loaded, and only then does anything push
+        first_push = next(i for i, s in enumerate(steps) if isinstance(s, BuildStep) and s.settings.push)
+        assert all(isinstance(s, BuildStep) and s.settings.load and not s.settings.push for s in steps[:2])
+        assert first_push > next(i for i, s in enumerate(steps) if isinstance(s, SmokeStep))
+
+
+def test_smoke_of_targets_without_checks_says_so_and_goes_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plan, _ = build_plan(load_spec(write_spec(tmp_path, MINIMAL_SPEC)))
+    opts = bake_args(push=True, smoke=True, split_platforms=True)
+    slices = plan_slices(plan, opts, lambda: "docker", lambda: "linux/amd64")
+    steps = bake_steps(plan, slices, plan.values({}, environ={}), opts, tmp_path)
+    assert [type(s) for s in steps] == [BuildStep, BuildStep, MergeStep]
+    assert all(isinstance(s, BuildStep) and s.settings.push for s in steps[:2])  # built once, not twice
+    assert "declare no checks" in capsys.readouterr().err
+
+
 @pytest.mark.docker
 def test_dry_run_prints_the_command_and_builds_nothing(bakegen: Runner, demo_rootfs: Path) -> None:
     repo = unique_repository("dry")
     result = bakegen("bake", "--dry-run", "--var", f"REPO={repo}", "light-cuda", "--cuda-version", "12.9.9", cwd=DEMO_DIR)
     assert result.returncode == 0, result.stderr
     assert "CUDA_VERSION=12.9.9" in result.stderr and "docker buildx bake --progress plain --file" in result.stderr
+    assert "==> build linux/amd64: " in result.stderr or "==> build all: " in result.stderr
     assert 'target "light-cuda"' in result.stdout
     assert subprocess.run(["docker", "images", "-q", repo], capture_output=True, text=True).stdout == ""
 
@@ -83,6 +127,8 @@ def test_cuda_version_override_reaches_the_image(
     repo = unique_repository("cuda")
     try:
         result = bakegen("bake", "--load", "--var", f"REPO={repo}", *extra_args, "light-cuda", cwd=DEMO_DIR, env=clean_env(**extra_env))
+        if how == "--cuda-version":
+            assert "CUDA_VERSION=12.8.1" in result.stderr and "CUDA_DOCKER_ARCH='86;89'" in result.stderr
         assert result.returncode == 0, result.stderr
         info = docker_run(f"{repo}:light-cuda").stdout
         assert "CUDA_VERSION=12.8.1" in info, how
@@ -96,50 +142,55 @@ def test_cuda_version_override_reaches_the_image(
         remove_images(repo)
 
 
-@pytest.mark.docker
-def test_convenience_flag_needs_the_variable(bakegen: Runner) -> None:
-    spec = DEMO_DIR / "bakegen.yaml"
-    result = bakegen("bake", "-f", str(spec), "--dry-run", "--var", "NOPE=1", "light-cpu")
-    assert result.returncode == 2 and "--var NOPE: not a variable of this spec" in result.stderr
+@pytest.mark.parametrize("command", ["plan", "bake", "smoke", "merge"])
+def test_shorthand_flag_needs_its_variable(tmp_path: Path, bakegen: Runner, command: str) -> None:
+    # MINIMAL_SPEC has CUDA_VERSION but no MUSA_VERSION: the check runs before anything touches docker.
+    spec = write_spec(tmp_path, MINIMAL_SPEC)
+    (tmp_path / "Dockerfile").write_text("FROM scratch AS full\nARG CUDA_VERSION\nFROM scratch AS server\nARG CUDA_VERSION\n")
+    refused = bakegen(command, "-f", str(spec), "--musa-version", "rc9", "full-cpu")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == ["bakegen: --var MUSA_VERSION: not a variable of this spec (known: CUDA_VERSION, REPO)"]
+    planned = bakegen("plan", "-f", str(spec), "--cuda-version", "12.9.9", "full-cuda")
+    assert planned.returncode == 0 and "CUDA_VERSION=12.9.9" in planned.stdout
+
+
+def test_shorthand_flags_are_parsed_into_var() -> None:
+    from bakegen.main import build_parser
+
+    args = build_parser().parse_args(["bake", "--var", "A=1", "--cuda-version", "12.8.1", "--cuda-arch", "86", "--musa-version", "rc4"])
+    assert args.var == [("A", "1"), ("CUDA_VERSION", "12.8.1"), ("CUDA_DOCKER_ARCH", "86"), ("MUSA_VERSION", "rc4")]
 
 
 @pytest.mark.docker
 @pytest.mark.registry
-def test_push_split_platforms_puts_every_tag_in_the_registry(bakegen: Runner, demo_rootfs: Path) -> None:
-    repo = unique_repository("push")
-    try:
-        result = bakegen(
-            "bake", "--push", "--split-platforms", "--progress", "quiet", "--var", f"REPO={repo}", "--var", "VERSION=b4567", cwd=DEMO_DIR
-        )
-        assert result.returncode == 0, result.stderr
-        final = {f"{stage}{suffix}{version}" for stage in ("full", "light", "server") for suffix in ("", "-cuda", "-cuda12", "-rocm", "-musa")
-                 for version in ("", "-b4567")}  # fmt: skip
-        per_platform = {f"{stage}{suffix}-amd64" for stage in ("full", "light", "server") for suffix in ("", "-cuda", "-rocm", "-musa")}
-        per_platform |= {f"{stage}{suffix}-arm64" for stage in ("full", "light", "server") for suffix in ("", "-rocm")}
-        assert registry_tags(repo) == final | per_platform
-        assert imagetools_platforms(f"{repo}:server-b4567") == ["linux/amd64", "linux/arm64"]
-        assert imagetools_platforms(f"{repo}:light-cuda12") == ["linux/amd64"]
-    finally:
-        remove_images(repo)
+@pytest.mark.slow
+def test_push_split_platforms_puts_every_tag_in_the_registry(bakegen: Runner, demo_rootfs: Path, registry_repository: str) -> None:
+    repo = registry_repository
+    result = bakegen(
+        "bake", "--push", "--split-platforms", "--progress", "quiet", "--var", f"REPO={repo}", "--var", "VERSION=b4567", cwd=DEMO_DIR
+    )
+    assert result.returncode == 0, result.stderr
+    final = {f"{stage}{suffix}{version}" for stage in ("full", "light", "server") for suffix in ("", "-cuda", "-cuda12", "-rocm", "-musa")
+             for version in ("", "-b4567")}  # fmt: skip
+    per_platform = {f"{stage}{suffix}-amd64" for stage in ("full", "light", "server") for suffix in ("", "-cuda", "-rocm", "-musa")}
+    per_platform |= {f"{stage}{suffix}-arm64" for stage in ("full", "light", "server") for suffix in ("", "-rocm")}
+    assert registry_tags(repo) == final | per_platform
+    assert imagetools_platforms(f"{repo}:server-b4567") == ["linux/amd64", "linux/arm64"]
+    assert imagetools_platforms(f"{repo}:light-cuda12") == ["linux/amd64"]
 
 
 @pytest.mark.docker
 @pytest.mark.registry
-def test_per_platform_pushes_then_merge(bakegen: Runner, demo_rootfs: Path) -> None:
-    repo = unique_repository("merge")
-    try:
-        for platform in ("linux/amd64", "linux/arm64"):
-            pushed = bakegen(
-                "bake", "--push", "--platform", platform, "--platform-tags", "--var", f"REPO={repo}", "light-cpu", cwd=DEMO_DIR
-            )
-            assert pushed.returncode == 0, pushed.stderr
-        assert registry_tags(repo) == {"light-amd64", "light-arm64"}
-        merged = bakegen("merge", "--var", f"REPO={repo}", "light-cpu", cwd=DEMO_DIR)
-        assert merged.returncode == 0, merged.stderr
-        assert imagetools_platforms(f"{repo}:light") == ["linux/amd64", "linux/arm64"]
-        assert registry_tags(repo) == {"light-amd64", "light-arm64", "light"}
-    finally:
-        remove_images(repo)
+def test_per_platform_pushes_then_merge(bakegen: Runner, demo_rootfs: Path, registry_repository: str) -> None:
+    repo = registry_repository
+    for platform in ("linux/amd64", "linux/arm64"):
+        pushed = bakegen("bake", "--push", "--platform", platform, "--platform-tags", "--var", f"REPO={repo}", "light-cpu", cwd=DEMO_DIR)
+        assert pushed.returncode == 0, pushed.stderr
+    assert registry_tags(repo) == {"light-amd64", "light-arm64"}
+    merged = bakegen("merge", "--var", f"REPO={repo}", "light-cpu", cwd=DEMO_DIR)
+    assert merged.returncode == 0, merged.stderr
+    assert imagetools_platforms(f"{repo}:light") == ["linux/amd64", "linux/arm64"]
+    assert registry_tags(repo) == {"light-amd64", "light-arm64", "light"}
 
 
 @pytest.mark.docker
@@ -154,7 +205,11 @@ def test_failing_run_names_the_target(tmp_path: Path, bakegen: Runner, demo_root
         f"version: 1\nimage: {{repository: {unique_repository('fail')}}}\nstages: [good, broken]\n"
         "variants: {cpu: {dockerfile: Dockerfile, suffix: ''}}\n"
     )
-    result = bakegen("bake", "--load", cwd=tmp_path)
+    repo = unique_repository("fail")
+    try:
+        result = bakegen("bake", "--load", "--var", f"REPO={repo}", cwd=tmp_path)
+    finally:
+        remove_images(repo)  # the good stage did build
     assert result.returncode == 1
     assert "bakegen: build failed (all): broken-cpu" in result.stderr
     assert "--- last lines of broken-cpu ---" in result.stderr
@@ -163,7 +218,7 @@ def test_failing_run_names_the_target(tmp_path: Path, bakegen: Runner, demo_root
 
 
 @pytest.mark.docker
-def test_registry_cache_spec_builds_on_the_docker_driver(bakegen: Runner, demo_rootfs: Path) -> None:
+def test_registry_cache_spec_builds_on_the_docker_driver(tmp_path: Path, bakegen: Runner, demo_rootfs: Path) -> None:
     # The llama.cpp example exports a registry cache; the docker driver cannot, so bake drops cache-to.
     repo = unique_repository("cache")
     spec = (
@@ -172,12 +227,11 @@ def test_registry_cache_spec_builds_on_the_docker_driver(bakegen: Runner, demo_r
         .replace("  type: none   # the docker driver cannot export a build cache", "  type: registry")
     )
     assert "type: registry" in spec
-    (DEMO_DIR / "cache.yaml").write_text(spec)
+    (tmp_path / "cache.yaml").write_text(f"context: {DEMO_DIR}\n" + spec)
     try:
-        result = bakegen("bake", "-f", "cache.yaml", "--load", "--var", f"REPO={repo}", "light-cpu", cwd=DEMO_DIR)
+        result = bakegen("bake", "-f", "cache.yaml", "--load", "--var", f"REPO={repo}", "light-cpu", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert "the docker driver cannot export a build cache; building without cache-to" in result.stderr
         assert docker_run(f"{repo}:light").stdout.startswith("ACCELERATOR=cpu")
     finally:
-        (DEMO_DIR / "cache.yaml").unlink()
         remove_images(repo)

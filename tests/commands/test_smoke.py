@@ -17,7 +17,6 @@ from tests.conftest import (
     Runner,
     clean_env,
     registry_tags,
-    remove_images,
     smoke_containers,
     unique_repository,
     write_spec,
@@ -121,25 +120,21 @@ def test_interrupted_run_leaves_no_container(tmp_path: Path, demo_images: str, s
 
 
 @pytest.mark.registry
-def test_bake_smoke_push_pushes_nothing_when_a_check_fails(tmp_path: Path, bakegen: Runner, demo_rootfs: Path) -> None:
-    repo = unique_repository("gate")
+def test_bake_smoke_push_pushes_nothing_when_a_check_fails(
+    tmp_path: Path, bakegen: Runner, demo_rootfs: Path, registry_repository: str
+) -> None:
+    repo = registry_repository
     spec = (DEMO_DIR / "bakegen.yaml").read_text().replace("localhost:5000/bakegen-demo", repo)
     spec = spec.replace('stderr: "^version: 1 \\\\(bakegen demo"', 'stderr: "^version: 2"')
     assert "version: 2" in spec
-    (DEMO_DIR / "gate.yaml").write_text(spec)
-    try:
-        result = bakegen(
-            "bake", "-f", "gate.yaml", "--push", "--smoke", "--platform", "linux/amd64", "light-cpu", "light-musa", cwd=DEMO_DIR
-        )
-        assert result.returncode == 1
-        assert "smoke checks failed; nothing was pushed" in result.stderr
-        assert registry_tags(repo) == set()
-        passing = bakegen("bake", "-f", "gate.yaml", "--push", "--smoke", "--platform", "linux/amd64", "server-cpu", cwd=DEMO_DIR)
-        assert passing.returncode == 0, passing.stderr
-        assert registry_tags(repo) == {"server"}
-    finally:
-        (DEMO_DIR / "gate.yaml").unlink()
-        remove_images(repo)
+    (tmp_path / "gate.yaml").write_text(f"context: {DEMO_DIR}\n" + spec)
+    result = bakegen("bake", "-f", "gate.yaml", "--push", "--smoke", "--platform", "linux/amd64", "light-cpu", "light-musa", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "smoke checks failed; nothing was pushed" in result.stderr
+    assert registry_tags(repo) == set()
+    passing = bakegen("bake", "-f", "gate.yaml", "--push", "--smoke", "--platform", "linux/amd64", "server-cpu", cwd=tmp_path)
+    assert passing.returncode == 0, passing.stderr
+    assert registry_tags(repo) == {"server"}
 
 
 @pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="a GPU machine runs the check for real")

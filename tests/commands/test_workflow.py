@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from bakegen.runners.buildx import imagetools_platforms
-from tests.conftest import DEMO_DIR, LLAMA_SPEC, Runner, clean_env, registry_tags, remove_images, smoke_containers, unique_repository
+from tests.conftest import DEMO_DIR, LLAMA_SPEC, Runner, clean_env, registry_tags, smoke_containers
 
 BIN = Path(sys.executable).parent
 
@@ -97,35 +97,33 @@ def _expand(command: str, entry: dict[str, Any]) -> str:
 
 @pytest.mark.docker
 @pytest.mark.registry
-def test_generated_jobs_run_locally_and_publish_multi_platform_tags(bakegen: Runner, demo_rootfs: Path) -> None:
+@pytest.mark.slow
+def test_generated_jobs_run_locally_and_publish_multi_platform_tags(bakegen: Runner, demo_rootfs: Path, registry_repository: str) -> None:
     """Run what each build job and the merge job would run on GitHub, here, against the demo."""
     workflow: dict[str, Any] = yaml.safe_load(generate(bakegen, DEMO_DIR))
     build_job, merge_job = workflow["jobs"]["build"], workflow["jobs"]["merge"]
     bake_run = next(s for s in build_job["steps"] if s.get("id") == "bake")["run"]
     merge_run = next(s for s in merge_job["steps"] if s.get("id") == "merge")["run"]
-    repo = unique_repository("wf")
+    repo = registry_repository
     env = clean_env(REPO=repo, VERSION="b4567", PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
-    try:
-        entries = build_job["strategy"]["matrix"]["include"]
-        assert {e["platform"] for e in entries} == {"linux/amd64", "linux/arm64"}
-        for entry in entries:  # one runner each on GitHub; one after another here
-            job = subprocess.run(
-                ["bash", "-euo", "pipefail", "-c", _expand(bake_run, entry)], cwd=DEMO_DIR, env=env, capture_output=True, text=True
-            )
-            assert job.returncode == 0, f"{entry['variant']} {entry['platform']}: {job.stderr[-3000:]}"
-            assert "0 failed" in job.stderr  # the job smoke-tested before pushing
-        merge = subprocess.run(["bash", "-euo", "pipefail", "-c", merge_run], cwd=DEMO_DIR, env=env, capture_output=True, text=True)
-        assert merge.returncode == 0, merge.stderr
-        expected = {f"{stage}{suffix}{version}" for stage in ("full", "light", "server") for suffix in ("", "-cuda", "-cuda12", "-rocm", "-musa")
-                    for version in ("", "-b4567")}  # fmt: skip
-        published = {tag for tag in registry_tags(repo) if not tag.endswith(("-amd64", "-arm64"))}
-        assert published == expected
-        assert imagetools_platforms(f"{repo}:server-b4567") == ["linux/amd64", "linux/arm64"]
-        assert imagetools_platforms(f"{repo}:light-rocm") == ["linux/amd64", "linux/arm64"]
-        assert imagetools_platforms(f"{repo}:full-cuda12") == ["linux/amd64"]
-        assert smoke_containers() == []
-    finally:
-        remove_images(repo)
+    entries = build_job["strategy"]["matrix"]["include"]
+    assert {e["platform"] for e in entries} == {"linux/amd64", "linux/arm64"}
+    for entry in entries:  # one runner each on GitHub; one after another here
+        job = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", _expand(bake_run, entry)], cwd=DEMO_DIR, env=env, capture_output=True, text=True
+        )
+        assert job.returncode == 0, f"{entry['variant']} {entry['platform']}: {job.stderr[-3000:]}"
+        assert "0 failed" in job.stderr  # the job smoke-tested before pushing
+    merge = subprocess.run(["bash", "-euo", "pipefail", "-c", merge_run], cwd=DEMO_DIR, env=env, capture_output=True, text=True)
+    assert merge.returncode == 0, merge.stderr
+    expected = {f"{stage}{suffix}{version}" for stage in ("full", "light", "server") for suffix in ("", "-cuda", "-cuda12", "-rocm", "-musa")
+                for version in ("", "-b4567")}  # fmt: skip
+    published = {tag for tag in registry_tags(repo) if not tag.endswith(("-amd64", "-arm64"))}
+    assert published == expected
+    assert imagetools_platforms(f"{repo}:server-b4567") == ["linux/amd64", "linux/arm64"]
+    assert imagetools_platforms(f"{repo}:light-rocm") == ["linux/amd64", "linux/arm64"]
+    assert imagetools_platforms(f"{repo}:full-cuda12") == ["linux/amd64"]
+    assert smoke_containers() == []
 
 
 def test_project_ci_workflow_lints_and_checks_generated_files() -> None:

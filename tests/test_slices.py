@@ -1,9 +1,10 @@
-"""model.py's platform slices: per-platform builds and TAG-ARCH tags (pure)."""
+"""slices.py: per-platform builds and TAG-ARCH tags (pure)."""
 
 from __future__ import annotations
 
-from bakegen import model
-from bakegen.model import BuildPlan, build_plan
+from bakegen import slices
+from bakegen.model import BuildPlan
+from bakegen.planner import build_plan
 from bakegen.spec import load_spec
 from tests.conftest import LLAMA_SPEC
 
@@ -13,15 +14,9 @@ def llama() -> BuildPlan:
     return plan
 
 
-def test_platform_suffix() -> None:
-    assert model.platform_suffix("linux/amd64") == "amd64"
-    assert model.platform_suffix("linux/arm/v7") == "armv7"
-    assert model.platform_suffix("windows/amd64") == "windows-amd64"
-
-
 def test_for_platform_keeps_targets_that_build_it() -> None:
     plan = llama()
-    arm = model.for_platform(plan, "linux/arm64", platform_tags=True)
+    arm = slices.for_platform(plan, "linux/arm64", platform_tags=True)
     assert [t.name for t in arm.targets] == ["full-cpu", "light-cpu", "server-cpu", "full-rocm", "light-rocm", "server-rocm"]
     assert all(t.platforms == ("linux/arm64",) for t in arm.targets)
     values = plan.values({"VERSION": "b1"}, environ={})
@@ -32,17 +27,17 @@ def test_for_platform_keeps_targets_that_build_it() -> None:
 
 def test_for_platform_without_platform_tags_keeps_tags() -> None:
     plan = llama()
-    amd = model.for_platform(plan, "linux/amd64", platform_tags=False)
+    amd = slices.for_platform(plan, "linux/amd64", platform_tags=False)
     assert len(amd.targets) == 12
     assert amd.targets[3].tags == plan.targets[3].tags
 
 
 def test_for_native_narrows_only_multi_platform_targets() -> None:
-    native = model.for_native(llama(), "linux/arm64")
+    native = slices.for_native(llama(), "linux/arm64")
     platforms = {t.name: t.platforms for t in native.targets}
     assert platforms["full-cpu"] == ("linux/arm64",)
     assert platforms["full-cuda"] == ("linux/amd64",)
 
 
 def test_platforms_of_in_first_seen_order() -> None:
-    assert model.platforms_of(llama().targets) == ["linux/amd64", "linux/arm64"]
+    assert slices.platforms_of(llama().targets) == ["linux/amd64", "linux/arm64"]

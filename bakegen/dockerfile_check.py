@@ -1,6 +1,6 @@
 """Checks of a plan against the files it names: Dockerfiles, their stages and ARGs.
 
-Kept apart from model.py because these read the file system; the model is pure.
+Kept apart from the planner because these read the file system; the model and planner are pure.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from bakegen.model import BuildPlan
 from bakegen.spec import Spec
 
 
-def check_dockerfiles(spec: Spec, plan: BuildPlan) -> list[Diagnostic]:
+def dockerfile_problems(spec: Spec, plan: BuildPlan) -> list[Diagnostic]:
     problems: list[Diagnostic] = []
     parsed: dict[str, DockerfileInfo | None] = {}
     for target in plan.targets:

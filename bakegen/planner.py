@@ -1,0 +1,328 @@
+"""The compiler from a schema-valid spec to a BuildPlan, and the semantic checks a schema cannot make.
+
+`build_plan(spec)` makes one target per variant x stage, the bake variables and the groups,
+and reports (as Diagnostics, never exceptions) variable defaults that disagree, unknown
+placeholders, duplicate tags, bad platforms, names that collide, strings buildx would change.
+"""
+
+from __future__ import annotations
+
+import string
+import unicodedata
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from bakegen.errors import Diagnostic
+from bakegen.model import BuildPlan, Cache, CheckKind, Group, SmokeCheck, Target, Variable, WorkflowSettings
+from bakegen.platforms import platform_problem
+from bakegen.spec import Spec, SpecPath
+from bakegen.template import Part, Template, Text, Var, joined, shown
+
+CHECK_KINDS: tuple[CheckKind, ...] = ("run", "http", "file", "env", "label")
+
+
+def build_plan(spec: Spec) -> tuple[BuildPlan, list[Diagnostic]]:
+    """Resolve a spec into a BuildPlan. Returns the plan and the problems found (errors and warnings)."""
+    return _PlanBuilder(spec).build()
+
+
+class _PlanBuilder:
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.data: dict[str, Any] = spec.data
+        self.problems: list[Diagnostic] = []
+        self.variables: dict[str, Variable] = {}
+        self._variable_origin: dict[str, SpecPath] = {}
+
+    def error(self, path: SpecPath, message: str, *, key: bool = False) -> None:
+        self.problems.append(self.spec.diagnostic(path, message, key=key))
+
+    def build(self) -> tuple[BuildPlan, list[Diagnostic]]:
+        data = self.data
+        repo_var = data["image"].get("variable", "REPO")
+        self._declare(repo_var, data["image"]["repository"], ("image", "repository"), "Image repository (without tag).")
+        for name, declared in data.get("variables", {}).items():
+            self._declare(name, declared.get("default", ""), ("variables", name), declared.get("description", ""))
+        top_args = self._args(data.get("args", {}), ("args",))
+
+        stages: list[str] = data["stages"]
+        context = data.get("context", ".")
+        targets: list[Target] = []
+        for variant, vdata in data["variants"].items():
+            vpath: SpecPath = ("variants", variant)
+            args = {**top_args, **self._args(vdata.get("args", {}), (*vpath, "args"))}
+            variant_stages = vdata.get("stages", stages)
+            for index, stage in enumerate(variant_stages):
+                if stage not in stages:
+                    self.error((*vpath, "stages", index), f"stage {stage!r} is not in the top-level stages ({', '.join(stages)})")
+            platforms = vdata.get("platforms", ["linux/amd64"])
+            for index, platform in enumerate(platforms):
+                problem = platform_problem(platform)
+                if problem:
+                    self.error((*vpath, "platforms", index), problem)
+            suffixes = [vdata.get("suffix", f"-{variant}"), *vdata.get("aliases", [])]
+            labels = {**data.get("labels", {}), **vdata.get("labels", {})}
+            for stage in (s for s in stages if s in variant_stages):
+                builtins = {"stage": stage, "variant": variant}
+                targets.append(
+                    Target(
+                        name=f"{stage}-{variant}",
+                        variant=variant,
+                        stage=stage,
+                        context=context,
+                        dockerfile=vdata["dockerfile"],
+                        platforms=tuple(platforms),
+                        args=tuple(sorted(args.items())),
+                        tags=tuple(self._tags(builtins, suffixes, repo_var)),
+                        labels=tuple(sorted(labels.items())),
+                        annotations=tuple(f"{k}={v}" for k, v in sorted(data.get("annotations", {}).items())),
+                        cache=self._cache(builtins, repo_var),
+                        checks=self._checks(stage, variant),
+                        free_disk=bool(vdata.get("free-disk", False)),
+                    )
+                )
+        groups = self._groups(targets, stages)
+        self._check_duplicate_tags(targets)
+        self._check_unknown_check_stages(stages)
+        self._check_nfc(self.data, ())
+        self.problems = list(dict.fromkeys(self.problems))  # a template error repeats per target
+        plan = BuildPlan(
+            spec_path=str(self.spec.path),
+            repository_variable=repo_var,
+            variables=tuple(self.variables.values()),
+            targets=tuple(targets),
+            groups=tuple(groups),
+            workflow=self._workflow(),
+        )
+        return plan, self.problems
+
+    # -- variables and args --
+
+    def _declare(self, name: str, default: str, path: SpecPath, description: str = "") -> None:
+        if name in self.variables:
+            if self.variables[name].default != default:
+                first = self.spec.where(self._variable_origin[name])[0]
+                self.error(
+                    path,
+                    f"bake variable {name} already has the default {self.variables[name].default!r} (line {first}); "
+                    f"give this one its own variable, e.g. `variable: {_suggest_variable(path, name)}`",
+                )
+            elif description and not self.variables[name].description:
+                self.variables[name] = Variable(name, default, description)
+            return
+        self.variables[name] = Variable(name, default, description)
+        self._variable_origin[name] = path
+
+    def _args(self, args: dict[str, Any], path: SpecPath) -> dict[str, Template]:
+        resolved: dict[str, Template] = {}
+        for name, value in args.items():
+            apath = (*path, name)
+            if isinstance(value, str):
+                self._declare(name, value, apath)
+                resolved[name] = (Var(name),)
+                continue
+            variable = value.get("variable", name)
+            if variable is None:
+                if "value" not in value:
+                    self.error(apath, "an arg with `variable: null` needs a `value`")
+                resolved[name] = (Text(value.get("value", "")),)
+                continue
+            if "value" in value:
+                self._declare(variable, value["value"], apath, value.get("description", ""))
+            elif variable not in self.variables:
+                self.error(apath, f"needs a `value`, or `variable` must name a declared variable (known: {', '.join(self.variables)})")
+                continue
+            resolved[name] = (Var(variable),)
+        return resolved
+
+    # -- templates --
+
+    def _template(self, text: str, path: SpecPath, builtins: Mapping[str, str]) -> Template | None:
+        parts: list[Part] = []
+        try:
+            parsed = list(string.Formatter().parse(text))
+        except ValueError as exc:
+            self.error(path, f"bad template {text!r}: {exc} (write {{{{ and }}}} for literal braces)")
+            return None
+        for literal, field_name, format_spec, conversion in parsed:
+            parts.append(Text(literal))
+            if field_name is None:
+                continue
+            if format_spec or conversion:
+                self.error(path, f"placeholder {{{field_name}}} takes no format (in {text!r})")
+                return None
+            if field_name in builtins:
+                parts.append(Text(builtins[field_name]))
+            elif field_name in self.variables:
+                parts.append(Var(field_name))
+            else:
+                known = ", ".join([*(f"{{{b}}}" for b in builtins), *(f"{{{v}}}" for v in self.variables)])
+                self.error(path, f"unknown placeholder {{{field_name}}} in {text!r}; known: {known}")
+                return None
+        return joined(parts)
+
+    def _tags(self, builtins: Mapping[str, str], suffixes: list[str], repo_var: str) -> Iterator[Template]:
+        seen: set[Template] = set()
+        for index, text in enumerate(self.data.get("tags", ["{stage}{suffix}"])):
+            for suffix in suffixes if "{suffix}" in text else suffixes[:1]:
+                template = self._template(text, ("tags", index), {**builtins, "suffix": suffix})
+                if template is None:
+                    break
+                tag = joined((Var(repo_var), Text(":"), *template))
+                if tag not in seen:
+                    seen.add(tag)
+                    yield tag
+
+    def _cache(self, builtins: Mapping[str, str], repo_var: str) -> Cache | None:
+        cache = self.data.get("cache", {"type": "none"})
+        mode = cache.get("mode", "max")
+        if cache["type"] == "gha":
+            return Cache("gha", scope=f"{builtins['variant']}-{builtins['stage']}", mode=mode)
+        if cache["type"] != "registry":
+            return None
+        text = cache.get("ref", "{repository}:buildcache-{variant}")
+        ref = self._template(text, ("cache", "ref"), {**builtins, "suffix": "", "repository": "\0"})
+        if ref is None:
+            return None
+        # {repository} is the repository variable, resolved at bake time like the tags.
+        parts: list[Part] = []
+        for part in ref:
+            if isinstance(part, Var):
+                parts.append(part)
+                continue
+            for index, piece in enumerate(part.value.split("\0")):
+                if index:
+                    parts.append(Var(repo_var))
+                parts.append(Text(piece))
+        return Cache("registry", ref=joined(parts), mode=mode)
+
+    # -- smoke checks --
+
+    def _checks(self, stage: str, variant: str) -> tuple[SmokeCheck, ...]:
+        found: list[SmokeCheck] = []
+        sources: list[tuple[SpecPath, list[dict[str, Any]]]] = [
+            (("checks", stage), self.data.get("checks", {}).get(stage, [])),
+            (("variants", variant, "checks", stage), self.data["variants"][variant].get("checks", {}).get(stage, [])),
+        ]
+        names: set[str] = set()
+        for path, items in sources:
+            for index, item in enumerate(items):
+                if item["name"] in names:
+                    self.error((*path, index, "name"), f"check {item['name']!r} is defined twice for {stage}-{variant}")
+                    continue
+                names.add(item["name"])
+                found.append(self._check(item, (*path, index), stage, variant))
+        return tuple(found)
+
+    def _check(self, item: dict[str, Any], path: SpecPath, stage: str, variant: str) -> SmokeCheck:
+        kind = next(k for k in CHECK_KINDS if k in item)
+        common: dict[str, Any] = {
+            "name": item["name"],
+            "kind": kind,
+            "requires_gpu": item.get("requires") == "gpu",
+            "command": tuple(item.get("command", ())),
+            "entrypoint": tuple(item["entrypoint"]) if "entrypoint" in item else None,
+            "environment": tuple(sorted(item.get("environment", {}).items())),
+            "timeout": float(item.get("timeout", 60)),
+        }
+        if kind == "run":
+            run = item["run"]
+            return SmokeCheck(**common, exit_code=run.get("exit-code", 0), stdout=run.get("stdout"), stderr=run.get("stderr"))
+        if kind == "http":
+            http = item["http"]
+            return SmokeCheck(
+                **common, port=http["port"], http_path=http.get("path", "/health"), status=http.get("status", 200), body=http.get("body")
+            )
+        if kind == "file":
+            return SmokeCheck(**common, file=item["file"])
+        builtins = {"stage": stage, "variant": variant}
+        expected = []
+        for key, text in sorted(item[kind].items()):
+            template = self._template(text, (*path, kind, key), builtins)
+            if template is not None:
+                expected.append((key, template))
+        return SmokeCheck(**common, expected=tuple(expected))
+
+    def _check_unknown_check_stages(self, stages: list[str]) -> None:
+        places: list[tuple[SpecPath, dict[str, Any]]] = [(("checks",), self.data.get("checks", {}))]
+        places += [(("variants", v, "checks"), d.get("checks", {})) for v, d in self.data["variants"].items()]
+        for path, checks in places:
+            for stage in checks:
+                if stage not in stages:
+                    self.error((*path, stage), f"checks for unknown stage {stage!r} (stages: {', '.join(stages)})", key=True)
+
+    # -- cross-target checks --
+
+    def _groups(self, targets: list[Target], stages: list[str]) -> list[Group]:
+        groups = [Group("default", tuple(t.name for t in targets), "Every image of the matrix.")]
+        for variant in self.data["variants"]:
+            groups.append(Group(variant, tuple(t.name for t in targets if t.variant == variant), f"Every stage of the {variant} variant."))
+        for stage in stages:
+            if stage in self.data["variants"]:
+                self.error(("stages",), f"{stage!r} is both a stage and a variant; group names would collide")
+                continue
+            members = tuple(t.name for t in targets if t.stage == stage)
+            if members:
+                groups.append(Group(stage, members, f"The {stage} stage of every variant."))
+        seen: dict[str, str] = {}
+        for target in targets:
+            if target.name in seen:
+                self.error(
+                    ("variants", target.variant),
+                    f"target name {target.name!r} is produced twice (also by variant {seen[target.name]!r})",
+                    key=True,
+                )
+            seen[target.name] = target.variant
+        for group in groups:
+            if group.name in seen:
+                self.error(("variants",), f"group {group.name!r} has the same name as a target")
+        return groups
+
+    def _check_duplicate_tags(self, targets: list[Target]) -> None:
+        owner: dict[Template, str] = {}
+        for target in targets:
+            for tag in target.tags:
+                if tag in owner and owner[tag] != target.name:
+                    self.error(
+                        ("variants", target.variant),
+                        f"tag {shown(tag)} is given to both {owner[tag]} and {target.name}; make the tag templates or variant suffixes distinct",
+                        key=True,
+                    )
+                owner.setdefault(tag, target.name)
+
+    def _check_nfc(self, value: Any, path: SpecPath) -> None:
+        # HCL (and so buildx) normalises every string to Unicode NFC; a string that is not
+        # NFC would silently come out of bake different from the spec.
+        if isinstance(value, str):
+            if not unicodedata.is_normalized("NFC", value):
+                self.error(path, f"{value!r} is not in Unicode NFC form; buildx would change it to {unicodedata.normalize('NFC', value)!r}")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not unicodedata.is_normalized("NFC", key):
+                    self.error((*path, key), "key is not in Unicode NFC form; buildx would change it", key=True)
+                self._check_nfc(item, (*path, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self._check_nfc(item, (*path, index))
+
+    def _workflow(self) -> WorkflowSettings:
+        raw = self.data.get("workflow", {})
+        defaults = WorkflowSettings()
+        runners = dict(defaults.runners)
+        runners.update(raw.get("runners", {}))
+        return WorkflowSettings(
+            name=raw.get("name", defaults.name),
+            runners=tuple(sorted(runners.items())),
+            schedule=raw.get("schedule", defaults.schedule),
+            tag_patterns=tuple(raw.get("tags", defaults.tag_patterns)),
+            version_variable=raw.get("version-variable", defaults.version_variable),
+            smoke=raw.get("smoke", defaults.smoke),
+            install=raw.get("install"),
+        )
+
+
+def _suggest_variable(path: SpecPath, name: str) -> str:
+    if len(path) >= 2 and path[0] == "variants":
+        prefix = "".join(c if c.isalnum() else "_" for c in str(path[1])).upper()
+        return f"{prefix}_{name}"
+    return f"OTHER_{name}"
