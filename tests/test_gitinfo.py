@@ -61,10 +61,11 @@ def git(directory: Path, env: dict[str, str], *args: str) -> str:
 def commit(directory: Path, env: dict[str, str], message: str) -> str:
     """A commit whose dates follow from the commit count, so every run makes the same shas."""
     count = int(git(directory, env, "rev-list", "--count", "--all") or 0)
-    when = f"@{FIRST_COMMIT + 60 * count} +0000"
+    when, authored = FIRST_COMMIT + 60 * count, FIRST_COMMIT - 86400  # the author date differs: commit_time is the committer's
     (directory / "file.txt").write_text(message, encoding="utf-8")
     git(directory, env, "add", "file.txt")
-    git(directory, {**env, "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}, "commit", "-q", "-m", message)
+    dates = {"GIT_AUTHOR_DATE": f"@{authored} +0000", "GIT_COMMITTER_DATE": f"@{when} +0000"}
+    git(directory, {**env, **dates}, "commit", "-q", "-m", message)
     return git(directory, env, "rev-parse", "HEAD")
 
 
