@@ -7,9 +7,8 @@ ARGs before the first FROM are global, an ARG in a stage reaches only builds tha
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from bakegen.errors import BakegenError, Diagnostic
@@ -74,17 +73,18 @@ class DockerfileInfo:
         """Whether a build arg `arg` has an effect on a build of `stage`."""
         return is_predefined(arg) or arg in self.args_reaching(stage)
 
-    def _find(self, ref: str, by_index: bool) -> int | None:
-        for i, stage in enumerate(self.all_stages):
-            if stage.name and stage.name == ref.lower():
-                return i
-        # FROM takes only names; COPY --from and --mount from= also take a stage's position.
-        if by_index and ref.isdigit() and int(ref) < len(self.all_stages):
-            return int(ref)
-        return None
-
     def _needed(self, stage: str) -> set[int]:
-        start = self._find(stage, by_index=False)
+        by_name: dict[str, int] = {}
+        for i, candidate in enumerate(self.all_stages):
+            by_name.setdefault(candidate.name, i)  # BuildKit rejects a repeated name; the first one wins here
+
+        def find(ref: str, by_index: bool) -> int | None:
+            # FROM takes only names; COPY --from and --mount from= also take a stage's position.
+            if ref and ref.lower() in by_name:
+                return by_name[ref.lower()]
+            return int(ref) if by_index and ref.isdigit() and int(ref) < len(self.all_stages) else None
+
+        start = find(stage, by_index=False)
         needed: set[int] = set()
         todo: list[int] = [] if start is None else [start]
         while todo:
@@ -94,7 +94,7 @@ class DockerfileInfo:
             needed.add(i)
             current = self.all_stages[i]
             refs = [(current.base, False), *((ref, True) for ref in current.copies_from)]
-            todo.extend(j for ref, by_index in refs if (j := self._find(ref, by_index)) is not None)
+            todo.extend(j for ref, by_index in refs if (j := find(ref, by_index)) is not None)
         return needed
 
 
@@ -109,21 +109,28 @@ def parse_dockerfile(path: Path) -> DockerfileInfo:
 
 def parse_dockerfile_text(text: str) -> DockerfileInfo:
     global_defaults: dict[str, str] = {}
-    stages: list[Stage] = []
-    for keyword, flags, rest in _instructions(text):
+    heads: list[tuple[str, str]] = []  # (name, base) of each FROM
+    stage_args: list[set[str]] = []
+    stage_refs: list[list[str]] = []
+    for keyword, flags, rest in _instructions(text[:MAX_BYTES]):
         if keyword == "FROM":
             words = rest.split()
             name = words[2].lower() if len(words) >= 3 and words[1].upper() == "AS" else ""
-            stages.append(Stage(name, _substitute(words[0], global_defaults) if words else ""))
+            heads.append((name, _substitute(words[0], global_defaults) if words else ""))
+            stage_args.append(set())
+            stage_refs.append([])
         elif keyword == "ARG":
             declared = dict(_name_and_default(word) for word in _WORD.findall(rest))
-            if stages:
-                stages[-1] = replace(stages[-1], args=stages[-1].args | declared.keys())
+            declared.pop("", None)
+            if heads:
+                stage_args[-1].update(declared)
             else:
                 global_defaults.update(declared)
-        elif keyword in ("COPY", "RUN") and stages:
-            refs = tuple(ref for flag in flags for ref in _stage_refs(flag))
-            stages[-1] = replace(stages[-1], copies_from=stages[-1].copies_from + refs)
+        elif keyword in ("COPY", "RUN") and heads:
+            stage_refs[-1].extend(ref for flag in flags for ref in _stage_refs(flag))
+    stages = (
+        Stage(name, base, frozenset(args), tuple(refs)) for (name, base), args, refs in zip(heads, stage_args, stage_refs, strict=True)
+    )
     return DockerfileInfo(frozenset(global_defaults), tuple(stages))
 
 
@@ -194,21 +201,15 @@ def _heredocs(keyword: str, rest: str, line: str) -> list[tuple[str, bool]]:
     if keyword.upper() == "ONBUILD":
         keyword, rest = _first_word(rest)
         rest = _split_flags(rest)[1]
-    if keyword.upper() not in ("RUN", "COPY", "ADD") or "<<" not in rest or _is_json_list(rest):
+    if keyword.upper() not in ("RUN", "COPY", "ADD") or "<<" not in rest:
         return []
     found: list[tuple[str, bool]] = []
+    # Words keep their quotes, so the quoted words of a JSON-form RUN ["sh", "-c", "x <<EOF"] never match.
     for word in _WORD.findall(line):
         match = _HEREDOC.fullmatch(word)
         if match is not None and _unquote(match[3]):
             found.append((_unquote(match[3]), match[2] == "-"))
     return found
-
-
-def _is_json_list(rest: str) -> bool:
-    try:
-        return isinstance(json.loads(rest), list)
-    except ValueError:
-        return False
 
 
 def _stage_refs(flag: str) -> list[str]:
