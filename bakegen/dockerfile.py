@@ -29,6 +29,7 @@ _AUTOMATIC_ARGS = frozenset(
 _DIRECTIVE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 _HEREDOC = re.compile(r"(\d*)<<(-?)([^<]*)")
 _WORD = re.compile(r"""(?:[^\s"']|"[^"]*"|'[^']*')+""")  # a shell-like word, quotes kept
+_INDEX = re.compile(r"[0-9]{1,9}")  # str.isdigit() also accepts "²", which int() rejects
 _FLAG = re.compile(r"\s*(--\S+)")
 _VARIABLE = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}|\$(\w+)")
 
@@ -82,7 +83,9 @@ class DockerfileInfo:
             # FROM takes only names; COPY --from and --mount from= also take a stage's position.
             if ref and ref.lower() in by_name:
                 return by_name[ref.lower()]
-            return int(ref) if by_index and ref.isdigit() and int(ref) < len(self.all_stages) else None
+            if by_index and _INDEX.fullmatch(ref) and int(ref) < len(self.all_stages):
+                return int(ref)
+            return None
 
         start = find(stage, by_index=False)
         needed: set[int] = set()

@@ -146,6 +146,7 @@ def test_other_args_are_not_predefined(arg: str) -> None:
         (b"FROM scratch AS a\nARG LAST \\\n\n# only blank and comment lines follow\n", ("a",), {"LAST"}),
         (b"FROM scratch AS a\nRUN <<EOF\nFROM x AS b\nARG IN_BODY\n", ("a",), set()),  # unterminated heredoc
         (b"FROM scratch AS a\nRUN <<\nARG AFTER\n", ("a",), {"AFTER"}),  # `<<` with no word opens no heredoc
+        (b"FROM scratch AS a\nCOPY --from=\xc2\xb2 --from=" + b"9" * 5000 + b" / /\n", ("a",), set()),  # not stage indexes
         (b"FROM\nARG\nFROM a AS\nFROM scratch as B extra\n", ("b",), set()),
         (b"FROM scratch AS a\nARG " + b"X" * (MAX_BYTES + 10) + b"\nFROM scratch AS late\n", ("a",), {"X" * (MAX_BYTES - 22)}),
     ],
@@ -155,6 +156,7 @@ def test_any_bytes_parse(tmp_path: Path, content: bytes, stages: tuple[str, ...]
     path.write_bytes(content)
     info = parse_dockerfile(path)
     assert (info.stages, set(info.args)) == (stages, args)
+    assert set().union(*(info.args_reaching(stage) for stage in stages)) == args  # no global ARGs in these files
 
 
 @pytest.mark.parametrize(
