@@ -16,29 +16,43 @@ from bakegen.spec import Spec
 def dockerfile_problems(spec: Spec, plan: BuildPlan) -> list[Diagnostic]:
     problems: list[Diagnostic] = []
     parsed: dict[str, DockerfileInfo | None] = {}
+    missing: list[str] = []
     for target in plan.targets:
         vpath = ("variants", target.variant, "dockerfile")
         if target.dockerfile not in parsed:
             path = Path(spec.directory, target.context, target.dockerfile)
-            if not path.is_file():
-                problems.append(spec.diagnostic(vpath, f"Dockerfile {path} does not exist (stages and ARGs are not checked)", "warning"))
-                parsed[target.dockerfile] = None
-            else:
-                parsed[target.dockerfile] = parse_dockerfile(path)
+            parsed[target.dockerfile] = parse_dockerfile(path) if path.is_file() else None
+            if parsed[target.dockerfile] is None:
+                missing.append(target.dockerfile)
         info = parsed[target.dockerfile]
         if info is None:
             continue
         if target.stage.lower() not in info.stages:
             stages = ", ".join(info.stages) or "no named stages"
             problems.append(spec.diagnostic(vpath, f"{target.dockerfile} has no stage {target.stage!r} (it defines: {stages})"))
+            continue  # with no such stage, every ARG would look unused
         for name, _ in target.args:
-            if name not in info.args:
+            if not info.declares(target.stage, name):
                 where: tuple[str, ...] = ("variants", target.variant, "args", name)
                 if where not in spec.value_marks:
                     where = ("args", name)
                 problems.append(
                     spec.diagnostic(
-                        where, f"ARG {name} is never declared in {target.dockerfile}; the value will be ignored", "warning", key=True
+                        where,
+                        f"ARG {name} is never declared in {target.dockerfile} for stage {target.stage!r}; the value will be ignored",
+                        "warning",
+                        key=True,
                     )
                 )
+    if missing:
+        # One line for all of them: a spec kept outside its project (an example) would say it once per file otherwise.
+        problems.append(
+            spec.diagnostic(
+                ("variants",),
+                f"Dockerfiles not found beside the spec: {', '.join(missing)}; stages and ARGs are checked when the spec "
+                f"is used inside the project that has them (context {Path(spec.directory, plan.targets[0].context)})",
+                "warning",
+                key=True,
+            )
+        )
     return sorted(set(problems), key=lambda d: (d.line, d.column, d.message))

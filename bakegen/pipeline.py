@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bakegen.dockerfile_check import dockerfile_problems
 from bakegen.errors import BakegenError, Diagnostic
@@ -25,5 +25,6 @@ def compile_spec(path: str, *, strict: bool = False) -> Compiled:
     problems = sorted(problems, key=lambda d: (d.line, d.column)) + dockerfile_problems(spec, plan)
     errors = [p for p in problems if p.severity == "error" or strict]
     if errors:
-        raise BakegenError(errors)
+        # Under --strict a warning fails the run, so it is printed as the error it has become.
+        raise BakegenError([replace(p, severity="error") for p in errors])
     return Compiled(spec, plan, tuple(problems))

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bakegen.checks import check_dockerfiles
 from bakegen.dockerfile import MAX_BYTES, DockerfileInfo, is_predefined, parse_dockerfile, parse_dockerfile_text
+from bakegen.dockerfile_check import dockerfile_problems
 from bakegen.errors import BakegenError
-from bakegen.model import build_plan
+from bakegen.planner import build_plan
 from bakegen.spec import load_spec
 from tests.conftest import MINIMAL_SPEC, write_spec
 
@@ -233,7 +233,7 @@ def test_missing_stage_is_error_undeclared_arg_warning(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text(DOCKERFILE.replace("FROM build AS server\n", "").replace("CUDA_VERSION=12.4.0", "X=1"))
     spec = load_spec(write_spec(tmp_path, MINIMAL_SPEC))
     plan, _ = build_plan(spec)
-    problems = check_dockerfiles(spec, plan)
+    problems = dockerfile_problems(spec, plan)
     errors = [str(p) for p in problems if p.severity == "error"]
     warnings = [str(p) for p in problems if p.severity == "warning"]
     assert errors == [
@@ -241,12 +241,12 @@ def test_missing_stage_is_error_undeclared_arg_warning(tmp_path: Path) -> None:
         f"{spec.path}:10:17: variants.cuda.dockerfile: Dockerfile has no stage 'server' (it defines: build, full)",
     ]
     assert warnings == [
-        f"{spec.path}:11:12: warning: variants.cuda.args.CUDA_VERSION: ARG CUDA_VERSION is never declared in Dockerfile; the value will be ignored"
+        f"{spec.path}:11:12: warning: variants.cuda.args.CUDA_VERSION: ARG CUDA_VERSION is never declared in Dockerfile for stage 'full'; the value will be ignored"
     ]
 
 
 def test_missing_dockerfile_is_a_warning(tmp_path: Path) -> None:
     spec = load_spec(write_spec(tmp_path, MINIMAL_SPEC))
     plan, _ = build_plan(spec)
-    [problem] = check_dockerfiles(spec, plan)
-    assert problem.severity == "warning" and "does not exist" in problem.message
+    [problem] = dockerfile_problems(spec, plan)
+    assert problem.severity == "warning" and "Dockerfiles not found beside the spec: Dockerfile" in problem.message

@@ -1,0 +1,152 @@
+"""Push a local image to a registry by digest, with no tag: what the docker driver cannot do itself.
+
+BuildKit's `push-by-digest=true` output needs a docker-container (or remote) builder. With the
+docker driver bakegen loads the image, checks it, and then uploads exactly that image here:
+`docker save` gives its config and layers, the layers are gzipped (mtime 0, so the same image
+gives the same digest), and the blobs and an OCI manifest go up through the registry's HTTP API.
+The image that was tested is the image that is pushed: same config, same layers.
+
+Only registries that accept anonymous pushes are supported on this path (a local or CI-internal
+registry); anything else is an EngineError that says to use a docker-container builder.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from bakegen.errors import EngineError
+
+MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
+ACCEPT = ", ".join(
+    [
+        INDEX_TYPE,
+        MANIFEST_TYPE,
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+
+
+def split_repository(repository: str) -> tuple[str, str]:
+    """(registry API base URL, repository path): localhost:5000/app -> (http://localhost:5000, app)."""
+    host, _, name = repository.partition("/")
+    if not name or not ("." in host or ":" in host or host == "localhost"):
+        host, name = "registry-1.docker.io", repository if "/" in repository else f"library/{repository}"
+    plain = host.split(":")[0] in ("localhost", "127.0.0.1", "::1")
+    return f"{'http' if plain else 'https'}://{host}", name
+
+
+def push_by_digest(image_id: str, repository: str, annotations: dict[str, str] | None = None) -> str:
+    """Upload the local image `image_id` into `repository` untagged; returns the manifest digest."""
+    base, name = split_repository(repository)
+    work = Path(tempfile.mkdtemp(prefix="bakegen-push-"))
+    try:
+        archive = work / "image.tar"
+        with archive.open("wb") as out:
+            saved = subprocess.run(["docker", "save", image_id], stdout=out, stderr=subprocess.PIPE, text=False, check=False)
+        if saved.returncode != 0:
+            raise EngineError(f"docker save {image_id}: {saved.stderr.decode(errors='replace').strip()}")
+        with tarfile.open(archive) as tar:
+            tar.extractall(work / "image", filter="data")
+        [entry] = json.loads((work / "image" / "manifest.json").read_text())
+        config = (work / "image" / entry["Config"]).read_bytes()
+        layers = [_gzipped(work / "image" / layer, work) for layer in entry["Layers"]]
+        manifest: dict[str, Any] = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_TYPE,
+            "config": _upload(base, name, config, "application/vnd.oci.image.config.v1+json"),
+            "layers": [_upload_file(base, name, path, "application/vnd.oci.image.layer.v1.tar+gzip") for path in layers],
+        }
+        if annotations:
+            manifest["annotations"] = dict(sorted(annotations.items()))
+        body = json.dumps(manifest, separators=(",", ":")).encode()
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        _request("PUT", f"{base}/v2/{name}/manifests/{digest}", body, {"Content-Type": MANIFEST_TYPE})
+        return digest
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def raw_manifest(reference: str) -> bytes | None:
+    """The manifest (or index) a tag or digest points to, exactly as stored; None when there is none."""
+    repository, _, ref = reference.rpartition("@") if "@" in reference else reference.rpartition(":")
+    base, name = split_repository(repository)
+    try:
+        return _request("GET", f"{base}/v2/{name}/manifests/{ref}", None, {"Accept": ACCEPT})
+    except _NotFound:
+        return None
+
+
+class _NotFound(Exception):
+    pass
+
+
+def _gzipped(layer: Path, work: Path) -> Path:
+    out = work / (layer.parent.name + layer.name + ".gz")
+    with layer.open("rb") as source, gzip.GzipFile(out, "wb", mtime=0) as target:
+        shutil.copyfileobj(source, target, 1 << 20)
+    return out
+
+
+def _upload(base: str, name: str, data: bytes, media_type: str) -> dict[str, Any]:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    if not _exists(base, name, digest):
+        location = _start_upload(base, name)
+        _request("PUT", _with_digest(location, digest), data, {"Content-Type": "application/octet-stream"})
+    return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+
+def _upload_file(base: str, name: str, path: Path, media_type: str) -> dict[str, Any]:
+    return _upload(base, name, path.read_bytes(), media_type)
+
+
+def _exists(base: str, name: str, digest: str) -> bool:
+    try:
+        _request("HEAD", f"{base}/v2/{name}/blobs/{digest}", None, {})
+        return True
+    except _NotFound:
+        return False
+
+
+def _start_upload(base: str, name: str) -> str:
+    request = urllib.request.Request(f"{base}/v2/{name}/blobs/uploads/", method="POST")
+    with _opened(request) as response:
+        location = str(response.headers["Location"])
+    return location if location.startswith("http") else base + location
+
+
+def _with_digest(location: str, digest: str) -> str:
+    return f"{location}{'&' if '?' in location else '?'}digest={digest}"
+
+
+def _request(method: str, url: str, body: bytes | None, headers: dict[str, str]) -> bytes:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
+    with _opened(request) as response:
+        return bytes(response.read())
+
+
+def _opened(request: urllib.request.Request) -> Any:
+    try:
+        return urllib.request.urlopen(request, timeout=120)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise _NotFound from None
+        if exc.code in (401, 403):
+            raise EngineError(
+                f"{request.full_url.split('/v2/')[0]}: the registry wants credentials; pushing by digest with the docker driver "
+                "supports anonymous registries only: use a docker-container builder (docker buildx create --use)"
+            ) from None
+        raise EngineError(f"registry: {request.get_method()} {request.full_url}: HTTP {exc.code} {exc.reason}") from None
+    except OSError as exc:
+        raise EngineError(f"registry: {request.full_url.split('/v2/')[0]}: {getattr(exc, 'reason', exc)}") from None
