@@ -25,7 +25,7 @@ COMMANDS = {
     "render": "write the docker-bake.hcl (or .json) for a spec",
     "plan": "show the resolved targets: Dockerfile, stage, platforms, tags, args",
     "bake": "build (and push) targets with docker buildx bake",
-    "merge": "publish multi-platform tags from per-platform images (TAG-ARCH)",
+    "merge": "publish the final tags from per-platform images pushed by digest",
     "smoke": "run the spec's smoke checks on the built images (testcontainers)",
     "workflow": "write the GitHub Actions workflow that builds the matrix on native runners",
     "matrix": "print the job matrix as JSON, for your own workflow (fromJSON)",
@@ -93,20 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_selection_options(p)
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--push", action="store_true", help="push the images to the registry")
+    out.add_argument("--push", action="store_true", help="push the images by digest, check them, then publish the tags")
     out.add_argument("--load", action="store_true", help="load the images into the local engine")
     p.add_argument("--set", action="append", default=[], metavar="PATTERN.KEY=VALUE", help="passed to bake as --set (repeatable)")
-    p.add_argument("--platform", metavar="PLATFORM", help="build only this platform (targets without it are left out)")
     p.add_argument(
-        "--platform-tags", action="store_true", help="with --platform: tag each image TAG-ARCH (its first tag), for a later `bakegen merge`"
-    )
+        "--platform", metavar="PLATFORM",
+        help="build only this platform (one CI runner each); with --push the images go up by digest for a later `bakegen merge --from`",
+    )  # fmt: skip
     p.add_argument(
         "--split-platforms",
         action="store_true",
-        help="build each platform on its own (the docker driver cannot build several at once); with --push, merge into TAG",
+        help="build each platform on its own (the docker driver cannot build several at once); with --push, merge them into the tags",
     )
     p.add_argument("--builder", metavar="NAME", help="buildx builder (default: the current one)")
-    p.add_argument("--metadata-file", metavar="PATH", help="write the build metadata (digests) of every target to PATH")
+    p.add_argument(
+        "--metadata-file", metavar="PATH", help="write every pushed image's digest and every published tag's index digest to PATH (JSON)"
+    )
     p.add_argument("--dry-run", action="store_true", help="print the exact buildx command(s) and the bake file; build nothing")
     p.add_argument(
         "--progress", choices=["plain", "quiet"], default="plain", help="plain: stream the build log (default); quiet: summary only"
@@ -118,11 +120,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_smoke_options(p)
 
     p = sub.add_parser(
-        "merge", help=COMMANDS["merge"], description="For each target, create its tags as one manifest list from TAG-ARCH images."
+        "merge",
+        help=COMMANDS["merge"],
+        description="For each target, create its tags as one manifest list from the digests that `bakegen bake --push` recorded.",
     )
     _add_selection_options(p)
     p.add_argument("--builder", metavar="NAME", help="buildx builder (default: the current one)")
     p.add_argument("--dry-run", action="store_true", help="print the imagetools commands only")
+    p.add_argument(
+        "--from", dest="sources", action="append", required=True, metavar="PATH",
+        help="a digest file written by `bakegen bake --push --metadata-file`, or a directory of them (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--metadata-file", metavar="PATH", help="write each final tag's index digest to PATH")
+    p.add_argument(
+        "--allow-fewer-platforms", action="store_true",
+        help="publish even when a target lacks some of its platforms, or the tag today lists more platforms",
+    )  # fmt: skip
 
     p = sub.add_parser(
         "smoke",
@@ -214,7 +227,16 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "plan":
         return plan.run(spec, selection, as_json=args.json, environ=environ)
     if args.command == "merge":
-        return merge.run(spec, selection, builder=args.builder, dry_run=args.dry_run, environ=environ)
+        return merge.run(
+            spec,
+            selection,
+            sources=[Path(p) for p in args.sources],
+            builder=args.builder,
+            dry_run=args.dry_run,
+            allow_fewer_platforms=args.allow_fewer_platforms,
+            metadata_file=Path(args.metadata_file) if args.metadata_file else None,
+            environ=environ,
+        )
     settings = SmokeSettings(args.jobs, args.gpus, Path(args.junit_xml) if args.junit_xml else None)
     if args.command == "smoke":
         return smoke.run(spec, selection, settings, environ)
@@ -224,7 +246,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         load=args.load,
         overrides=tuple(_set_pair(item) for item in args.set),
         platform=args.platform,
-        platform_tags=args.platform_tags,
         split_platforms=args.split_platforms,
         builder=args.builder,
         metadata_file=Path(args.metadata_file) if args.metadata_file else None,

@@ -80,14 +80,28 @@ def build_failure(outcome: BakeOutcome, label: str) -> None:
     print(f"error: {outcome.error}", file=sys.stderr)
 
 
+def digest_cell(digest: str, local: bool) -> str:
+    """A digest says what kind it is: `id:` for an image ID in the local engine, `sha256:` for a registry digest."""
+    if not digest.startswith("sha256:"):
+        return "-"
+    return ("id:" if local else "sha256:") + digest.removeprefix("sha256:")[:12]
+
+
 # -- smoke --
 
 _MARKS = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP"}
 
 
 def smoke_line(outcome: CaseOutcome) -> str:
+    case = outcome.case
     why = f"  {outcome.message}" if outcome.message and outcome.result != "fail" else ""
-    return f"{_MARKS[outcome.result]}  {outcome.case.target}  {outcome.case.check.name}  {outcome.seconds:.1f}s{why}"
+    return f"{_MARKS[outcome.result]}  {case.target}  {case.platform}  {short_image(case.image)}  {case.check.name}  {outcome.seconds:.1f}s{why}"
+
+
+def short_image(reference: str) -> str:
+    """An image ID or REPO@sha256:... shortened to 12 hex digits; tags as they are."""
+    name, sep, digest = reference.rpartition("sha256:")
+    return f"{name}{sep}{digest[:12]}" if sep else reference
 
 
 def smoke_summary(outcomes: Sequence[CaseOutcome]) -> None:

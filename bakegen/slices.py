@@ -6,9 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from bakegen.model import BuildPlan, Group, Target, primary_tag
-from bakegen.platforms import platform_suffix
-from bakegen.template import Template, Text, joined
+from bakegen.model import BuildPlan, Group, Target
 
 
 @dataclass(frozen=True)
@@ -30,19 +28,9 @@ def only(plan: BuildPlan, targets: Iterable[Target]) -> BuildPlan:
     return replace(plan, targets=tuple(t for t in plan.targets if t.name in keep), groups=tuple(g for g in groups if g.targets))
 
 
-def platform_tag(plan: BuildPlan, target: Target, platform: str) -> Template:
-    """Where a per-platform build is pushed before `bakegen merge`: TAG-ARCH."""
-    return joined((*primary_tag(plan, target), Text(f"-{platform_suffix(platform)}")))
-
-
-def for_platform(plan: BuildPlan, platform: str, *, platform_tags: bool) -> BuildPlan:
-    """Targets that build `platform`, narrowed to it; with platform_tags each is tagged TAG-ARCH only."""
-    targets = []
-    for target in plan.targets:
-        if platform not in target.platforms:
-            continue
-        tags = (platform_tag(plan, target, platform),) if platform_tags else target.tags
-        targets.append(replace(target, platforms=(platform,), tags=tags))
+def for_platform(plan: BuildPlan, platform: str) -> BuildPlan:
+    """Targets that build `platform`, narrowed to it."""
+    targets = [replace(target, platforms=(platform,)) for target in plan.targets if platform in target.platforms]
     return replace(only(plan, targets), targets=tuple(targets))
 
 

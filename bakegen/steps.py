@@ -6,6 +6,7 @@ Each step can say exactly what it will do (`describe`, which `--dry-run` prints)
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 import shutil
 import signal
@@ -13,29 +14,66 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Protocol
 
 from bakegen import report
-from bakegen.errors import EXIT_FAILED, EXIT_OK, EngineError
+from bakegen.errors import EXIT_FAILED, EXIT_OK
 from bakegen.model import BuildPlan
 from bakegen.output import write_atomic
 from bakegen.render import render_hcl
-from bakegen.runners import buildx
+from bakegen.runners import buildx, registry
 from bakegen.runners.smoke import CaseOutcome, ImageChecks, SmokeSession, cases_for
-from bakegen.slices import Slice, platform_tag
-from bakegen.template import resolve
+from bakegen.slices import Slice
+
+
+@dataclass
+class BuiltImage:
+    """One image this run built: a target for one platform (or the platforms of one multi-platform build)."""
+
+    key: str  # the target as reports name it: full-cpu, or full-cpu@linux/arm64 with several slices
+    target: str
+    platform: str
+    repository: str
+    tags: tuple[str, ...]  # the target's final tags
+    image_id: str = ""  # in the local engine (--load)
+    digest: str = ""  # pushed, untagged, by digest
+
+    def reference(self) -> str:
+        """What a check runs: the pushed digest when there is one (it is what gets published), else the local image."""
+        return f"{self.repository}@{self.digest}" if self.digest else self.image_id
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "target": self.target,
+            "platform": self.platform,
+            "repository": self.repository,
+            "digest": self.digest,
+            "tags": list(self.tags),
+        }
 
 
 @dataclass
 class RunRecord:
-    """What the steps of one run leave for its summary: a table row and build metadata per target."""
+    """What the steps of one run leave for the next steps and the summary."""
 
     workdir: Path
+    built: dict[str, BuiltImage] = field(default_factory=dict)
     rows: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    metadata: dict[str, dict[str, object]] = field(default_factory=dict)
+    merged: list[dict[str, object]] = field(default_factory=list)
+
+    def metadata(self) -> dict[str, object]:
+        """The --metadata-file: per-platform digests (what `bakegen merge --from` reads) and the published indexes."""
+        return {
+            "schema": DIGESTS_SCHEMA,
+            "images": [b.as_json() for b in self.built.values() if b.digest],
+            "merged": self.merged,
+        }
+
+
+DIGESTS_SCHEMA = "bakegen.digests/v1"
 
 
 class Step(Protocol):
@@ -82,6 +120,7 @@ class BuildSettings:
     builder: str | None = None
     no_cache: bool = False
     quiet: bool = False
+    by_digest: bool = False  # push untagged by digest (BuildKit's push-by-digest; needs a docker-container builder)
 
 
 @dataclass(frozen=True)
@@ -99,14 +138,21 @@ class BuildStep:
         if not bake_file.exists():
             bake_file.write_text(render_hcl(self.part.plan, str(bake_file)), encoding="utf-8")
         s = self.settings
+        overrides = s.overrides
+        if s.by_digest:
+            # No tag is pushed: each image goes up by digest, and `merge` tags the set of platforms at once.
+            for target in self.part.plan.targets:
+                repository = self.values[self.part.plan.repository_variable]
+                output = f"type=image,name={repository},push-by-digest=true,name-canonical=true,push=true"
+                overrides += ((f"{target.name}.output", output), (f"{target.name}.tags", ""))
         return buildx.BakeInvocation(
             bake_file=bake_file,
             targets=tuple(t.name for t in self.part.plan.targets),
             cwd=s.directory,
             variables=dict(self.values),
-            push=s.push,
+            push=s.push and not s.by_digest,
             load=s.load,
-            overrides=s.overrides,
+            overrides=overrides,
             builder=s.builder,
             metadata_file=record.workdir / f"metadata.{self.index}.json",
             no_cache=s.no_cache,
@@ -122,7 +168,6 @@ class BuildStep:
         started = time.monotonic()
         echo = (lambda line: None) if self.settings.quiet else report.progress
         outcome = buildx.run_bake(self.invocation(record), echo)
-        record.metadata.update({self.part.key(name, self.several): data for name, data in outcome.metadata.items()})
         if not outcome.ok:
             report.build_failure(outcome, self.part.label)
             return EXIT_FAILED
@@ -132,13 +177,46 @@ class BuildStep:
         for target in plan.targets:
             tags = plan.resolved_tags(target, self.values)
             digest = str(outcome.metadata.get(target.name, {}).get("containerimage.digest", "-"))
+            key = self.part.key(target.name, self.several)
+            record.built[key] = BuiltImage(
+                key, target.name, ",".join(target.platforms), self.values[plan.repository_variable], tuple(tags),
+                image_id=digest if self.settings.load else "", digest=digest if self.settings.by_digest else "",
+            )  # fmt: skip
             size = sizes.get(tags[0]) if tags else None
             log = outcome.targets.get(target.name)
             seconds = log.seconds if log else time.monotonic() - started
-            record.rows[self.part.key(target.name, self.several)] = (
-                target.name, report.short_tags(tags), ",".join(target.platforms), digest[:19],
+            record.rows[key] = (
+                target.name, report.short_tags(tags), ",".join(target.platforms), report.digest_cell(digest, self.settings.load),
                 report.human_size(size) if size is not None else "-", f"{seconds:.1f}",
             )  # fmt: skip
+        return EXIT_OK
+
+
+# -- push by digest (docker driver) --
+
+
+@dataclass(frozen=True)
+class PushStep:
+    """Upload the images a slice loaded into the engine to the registry, untagged, by digest.
+    The docker driver cannot push by digest itself; this pushes exactly the image that was checked."""
+
+    part: Slice
+    several: bool
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    def describe(self, record: RunRecord) -> str:
+        return f"push {self.part.label} by digest: {', '.join(t.name for t in self.part.plan.targets)} (no tags)"
+
+    def preview(self, record: RunRecord) -> str:
+        return ""
+
+    def run(self, record: RunRecord) -> int:
+        for target in self.part.plan.targets:
+            built = record.built[self.part.key(target.name, self.several)]
+            built.digest = registry.push_by_digest(built.image_id, built.repository, dict(self.annotations))
+            row = record.rows.get(built.key)
+            if row:
+                record.rows[built.key] = (*row[:3], report.digest_cell(built.digest, False), *row[4:])
         return EXIT_OK
 
 
@@ -154,7 +232,8 @@ class SmokeSettings:
 
 @dataclass(frozen=True)
 class SmokeStep:
-    """Run the checks of some images with testcontainers; every container is removed afterwards."""
+    """Run the checks of some images with testcontainers; every container is removed afterwards.
+    An image given as `built:KEY` is the one this run built for KEY (its image ID or pushed digest)."""
 
     images: tuple[ImageChecks, ...]
     values: Mapping[str, str]
@@ -163,14 +242,27 @@ class SmokeStep:
 
     def describe(self, record: RunRecord) -> str:
         count = sum(len(i.checks) for i in self.images)
-        return f"smoke: {count} checks on {', '.join(i.image for i in self.images)}"
+        return f"smoke: {count} checks on {', '.join(i.image.removeprefix(BUILT) for i in self.images)}"
+
+    def resolved(self, record: RunRecord) -> list[ImageChecks]:
+        out = []
+        for item in self.images:
+            if item.image.startswith(BUILT):
+                built = record.built[item.image.removeprefix(BUILT)]
+                item = replace(item, image=built.reference(), platform=built.platform)
+            out.append(item)
+        return out
 
     def preview(self, record: RunRecord) -> str:
         return ""
 
     def run(self, record: RunRecord) -> int:
-        cases = cases_for(self.images)
         session = SmokeSession(dict(self.values), gpus=self.settings.gpus)
+        images, missing = session.locate(self.resolved(record))
+        if missing:
+            report.progress(f"bakegen: not in the local engine (build with `bakegen bake --load`; never pulled): {', '.join(missing)}")
+            return EXIT_FAILED
+        cases = cases_for(images)
         report.progress(f"smoke: {len(cases)} checks, {self.settings.jobs} at a time (session {session.id})")
 
         def live(outcome: CaseOutcome) -> None:
@@ -207,38 +299,69 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class MergeStep:
-    """Publish each target's tags as one manifest list of its per-platform images (TAG-ARCH)."""
+    """Publish each target's final tags as one manifest list of its per-platform digests.
+
+    The digests come from this run's builds, or from the metadata files of other runs (`--from`).
+    A tag that today lists more platforms than this merge would give it is not replaced unless
+    `allow_fewer_platforms`: publishing some platforms must never silently drop the others."""
 
     plan: BuildPlan
     values: Mapping[str, str]
+    sources: tuple[BuiltImage, ...] = ()  # empty: this run's builds
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    allow_fewer_platforms: bool = False
     builder: str | None = None
 
-    def sources(self) -> list[tuple[str, list[str], list[str]]]:
-        """(target, final tags, per-platform sources) for every target."""
-        return [
-            (t.name, self.plan.resolved_tags(t, self.values), [resolve(platform_tag(self.plan, t, p), self.values) for p in t.platforms])
-            for t in self.plan.targets
-        ]
+    def groups(self, record: RunRecord) -> list[tuple[str, list[str], list[BuiltImage]]]:
+        """(target, final tags, its per-platform images) for every target of the plan that has images."""
+        images = list(self.sources) or [b for b in record.built.values() if b.digest]
+        out = []
+        for target in self.plan.targets:
+            mine = [b for b in images if b.target == target.name]
+            if mine:
+                out.append((target.name, self.plan.resolved_tags(target, self.values), mine))
+        return out
 
     def describe(self, record: RunRecord) -> str:
-        commands = [
-            shlex.join(["docker", "buildx", "imagetools", "create", *(f"--tag={t}" for t in tags), *sources])
-            for _, tags, sources in self.sources()
-        ]
-        return "merge:\n    " + "\n    ".join(commands)
+        lines = []
+        for name, tags, images in self.groups(record) or [(t.name, [], []) for t in self.plan.targets]:
+            sources = [f"{b.repository}@{b.digest}" for b in images] or ["<the digests built above>"]
+            lines.append(shlex.join(buildx.imagetools_create_argv(tags or [name], sources, dict(self.annotations), self.builder)))
+        return "merge:\n    " + "\n    ".join(lines)
 
     def preview(self, record: RunRecord) -> str:
         return ""
 
     def run(self, record: RunRecord) -> int:
-        rows = [("TARGET", "TAGS", "PLATFORMS")]
-        for name, tags, sources in self.sources():
-            try:
-                buildx.imagetools_create(tags, sources, builder=self.builder)
-                platforms = buildx.imagetools_platforms(tags[0])
-            except EngineError as exc:
-                report.progress(f"bakegen: merge failed for {name}: {exc.message}")
+        groups = self.groups(record)
+        by_target = {t.name: t for t in self.plan.targets}
+        for name, tags, images in groups:  # every check first: nothing is published when one fails
+            have = {p for b in images for p in b.platform.split(",")}
+            lacking = [p for p in by_target[name].platforms if p not in have]
+            if lacking and not self.allow_fewer_platforms:
+                report.progress(
+                    f"bakegen: {name}: no image for {', '.join(lacking)}; refusing to publish {tags[0]} without them (--allow-fewer-platforms)"
+                )
                 return EXIT_FAILED
-            rows.append((name, report.short_tags(tags), ",".join(platforms)))
+            for tag in tags:
+                raw = buildx.imagetools_raw(tag)
+                dropped = [p for p in (buildx.index_platforms(raw) if raw else []) if p not in have]
+                if dropped and not self.allow_fewer_platforms:
+                    report.progress(
+                        f"bakegen: {tag} now holds {', '.join(dropped)}, which this merge does not have; refusing to replace it "
+                        "(build every platform, or pass --allow-fewer-platforms to replace it anyway)"
+                    )
+                    return EXIT_FAILED
+        rows = [("TARGET", "TAGS", "PLATFORMS", "INDEX DIGEST")]
+        for name, tags, images in groups:
+            sources = [f"{b.repository}@{b.digest}" for b in images]
+            buildx.imagetools_create(tags, sources, dict(self.annotations), builder=self.builder)
+            raw = buildx.imagetools_raw(tags[0]) or b""
+            digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+            record.merged.append({"target": name, "name": images[0].repository, "digest": digest, "tags": tags})
+            rows.append((name, report.short_tags(tags), ",".join(buildx.index_platforms(raw)), digest))
         print(report.format_table(rows))
         return EXIT_OK
+
+
+BUILT = "built:"

@@ -1,19 +1,64 @@
-"""`bakegen merge`: publish multi-platform tags from per-platform images.
+"""`bakegen merge`: publish the final tags from per-platform images pushed by digest.
 
-After each platform was built and pushed as TAG-ARCH (`bakegen bake --push --platform P
---platform-tags`, one CI runner per platform), this creates every final tag of each
-target as one manifest list with `docker buildx imagetools create`.
+Each CI runner ran `bakegen bake --push --platform P --metadata-file digests-P.json`, which
+pushed its images untagged; this reads those files and creates every final tag of each
+target as one manifest list (`docker buildx imagetools create`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+from bakegen import report
 from bakegen.commands.common import Selection, SpecOptions, load, selected
-from bakegen.steps import MergeStep, execute
+from bakegen.errors import EXIT_OK, BakegenError
+from bakegen.output import write_atomic
+from bakegen.steps import DIGESTS_SCHEMA, BuiltImage, MergeStep, execute
 
 
-def run(spec: SpecOptions, selection: Selection, *, builder: str | None, dry_run: bool, environ: Mapping[str, str]) -> int:
+def run(
+    spec: SpecOptions,
+    selection: Selection,
+    *,
+    sources: Sequence[Path],
+    builder: str | None,
+    dry_run: bool,
+    allow_fewer_platforms: bool,
+    metadata_file: Path | None,
+    environ: Mapping[str, str],
+) -> int:
     plan, values = selected(load(spec), selection, environ)
-    code, _ = execute([MergeStep(plan, values, builder)], dry_run=dry_run)
+    images = read_digests(sources)
+    if not any(b.target == t.name for b in images for t in plan.targets):
+        raise BakegenError(f"none of the selected targets has an image in {', '.join(map(str, sources))}")
+    step = MergeStep(plan, values, tuple(images), allow_fewer_platforms=allow_fewer_platforms, builder=builder)
+    code, record = execute([step], dry_run=dry_run)
+    if code == EXIT_OK and metadata_file and not dry_run:
+        write_atomic(metadata_file, json.dumps({"schema": DIGESTS_SCHEMA, "images": [], "merged": record.merged}, indent=2) + "\n")
     return code
+
+
+def read_digests(sources: Sequence[Path]) -> list[BuiltImage]:
+    """The per-platform images recorded by `bakegen bake --metadata-file`, from files or directories of them."""
+    files = [p for source in sources for p in (sorted(source.glob("*.json")) if source.is_dir() else [source])]
+    if not files:
+        raise BakegenError("--from: no digest files given (the --metadata-file of each `bakegen bake --push`)")
+    images: list[BuiltImage] = []
+    for path in files:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            if document.get("schema") != DIGESTS_SCHEMA:
+                raise ValueError(f"not a bakegen digest file (schema {DIGESTS_SCHEMA})")
+            for entry in document["images"]:
+                images.append(
+                    BuiltImage(
+                        key=f"{entry['target']}@{entry['platform']}", target=str(entry["target"]), platform=str(entry["platform"]),
+                        repository=str(entry["repository"]), tags=tuple(entry.get("tags", ())), digest=str(entry["digest"]),
+                    )
+                )  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise BakegenError(f"{path}: {exc}") from None
+    report.progress(f"merge: {len(images)} per-platform images from {len(files)} file(s)")
+    return images

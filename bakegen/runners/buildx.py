@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shlex
+import subprocess
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
@@ -189,7 +190,6 @@ def native_platform() -> str:
     """The engine's platform. A local engine (no DOCKER_HOST or context) runs on this machine,
     so its architecture is known without a docker call; otherwise the engine is asked."""
     import platform
-    import subprocess
 
     arches = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm/v7"}
     if not os.environ.get("DOCKER_HOST") and os.environ.get("DOCKER_CONTEXT", "default") == "default" and platform.system() == "Linux":
@@ -202,7 +202,6 @@ def native_platform() -> str:
 
 def image_sizes(references: list[str]) -> dict[str, int]:
     """Sizes of images in the local engine, by tag, from one `docker image inspect`; absent ones are left out."""
-    import subprocess
 
     if not references:
         return {}
@@ -218,25 +217,45 @@ def image_sizes(references: list[str]) -> dict[str, int]:
     return sizes
 
 
-def imagetools_create(tags: list[str], sources: list[str], builder: str | None = None) -> None:
-    """Publish one multi-platform index under `tags` from per-platform `sources`."""
-    from python_on_whales import docker
+def imagetools_create(tags: list[str], sources: list[str], annotations: dict[str, str], builder: str | None = None) -> None:
+    """Publish one multi-platform index under `tags` from `sources` (REPO@DIGEST), with index annotations."""
+    argv = imagetools_create_argv(tags, sources, annotations, builder)
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise EngineError(f"docker buildx imagetools create {tags[0] if tags else ''}: {last_line(Exception(result.stderr))}")
 
-    with _engine_faults(f"docker buildx imagetools create {tags[0] if tags else ''}".rstrip()):
-        docker.buildx.imagetools.create(sources=sources, tags=tags, builder=builder)
+
+def imagetools_create_argv(tags: list[str], sources: list[str], annotations: dict[str, str], builder: str | None = None) -> list[str]:
+    argv = ["docker", "buildx", "imagetools", "create", *(["--builder", builder] if builder else [])]
+    argv += [f"--annotation=index:{key}={value}" for key, value in sorted(annotations.items())]
+    return [*argv, *(f"--tag={t}" for t in tags), *sources]
+
+
+def imagetools_raw(reference: str) -> bytes | None:
+    """A manifest or index exactly as the registry stores it (`imagetools inspect --raw`); None when absent."""
+    result = subprocess.run(["docker", "buildx", "imagetools", "inspect", "--raw", reference], capture_output=True, check=False)
+    if result.returncode != 0:
+        error = result.stderr.decode(errors="replace")
+        if "not found" in error.lower():
+            return None
+        raise EngineError(f"docker buildx imagetools inspect {reference}: {last_line(Exception(error))}")
+    return bytes(result.stdout)
+
+
+def index_platforms(raw: bytes) -> list[str]:
+    """The platforms an index (or a single manifest) holds; attestation manifests are left out."""
+    document = json.loads(raw)
+    platforms = []
+    for entry in document.get("manifests", []):
+        platform = entry.get("platform") or {}
+        if platform.get("os") in (None, "unknown"):
+            continue
+        variant = f"/{platform['variant']}" if platform.get("variant") else ""
+        platforms.append(f"{platform['os']}/{platform['architecture']}{variant}")
+    return platforms
 
 
 def imagetools_platforms(reference: str) -> list[str]:
-    """The platforms of a manifest list in a registry (`docker buildx imagetools inspect`)."""
-    from python_on_whales import docker
-
-    with _engine_faults(f"docker buildx imagetools inspect {reference}"):
-        manifest = docker.buildx.imagetools.inspect(reference)
-    platforms = []
-    for entry in manifest.manifests or []:
-        platform = entry.platform
-        if platform is None or platform.os == "unknown":
-            continue  # attestation manifests
-        variant = f"/{platform.variant}" if platform.variant else ""
-        platforms.append(f"{platform.os}/{platform.architecture}{variant}")
-    return platforms
+    """The platforms of a manifest list in a registry."""
+    raw = imagetools_raw(reference)
+    return index_platforms(raw) if raw else []

@@ -18,7 +18,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from bakegen.errors import EngineError
@@ -34,8 +34,9 @@ class ImageChecks:
     """What to check: a target (as reports name it), its local image, and its checks."""
 
     target: str
-    image: str
+    image: str  # an image ID, a tag, or REPO@DIGEST
     checks: tuple[SmokeCheck, ...]
+    platform: str = ""  # what the build produced; filled from the image when empty
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class SmokeCase:
     target: str
     image: str
     check: SmokeCheck
+    platform: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,30 @@ class SmokeSession:
             self.cleanup()
         order = {id(c): i for i, c in enumerate(cases)}
         return sorted(outcomes, key=lambda o: order[id(o.case)])
+
+    def locate(self, images: Iterable[ImageChecks]) -> tuple[list[ImageChecks], list[str]]:
+        """The images with their platform filled in, and the references that are not in the engine.
+        A REPO@DIGEST reference is pulled from its registry first (the pushed image is what is checked)."""
+        from docker.errors import ImageNotFound
+
+        found: list[ImageChecks] = []
+        missing: list[str] = []
+        for item in images:
+            with engine_faults(f"docker image inspect {item.image}"):
+                try:
+                    image = self.client.images.get(item.image)
+                except ImageNotFound:
+                    if "@sha256:" not in item.image:
+                        missing.append(item.image)
+                        continue
+                    image = self.client.images.pull(item.image)
+            attrs = image.attrs
+            variant = f"/{attrs['Variant']}" if attrs.get("Variant") else ""
+            # From here on the checks name the exact image (its ID), whatever happens to the tag meanwhile.
+            found.append(
+                replace(item, image=str(image.id), platform=item.platform or f"{attrs.get('Os')}/{attrs.get('Architecture')}{variant}")
+            )
+        return found, missing
 
     # -- one check --
 
@@ -306,7 +332,7 @@ def _quote(text: str, limit: int = 160) -> str:
 
 
 def cases_for(images: Iterable[ImageChecks]) -> list[SmokeCase]:
-    return [SmokeCase(item.target, item.image, check) for item in images for check in item.checks]
+    return [SmokeCase(item.target, item.image, check, item.platform) for item in images for check in item.checks]
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ from bakegen.errors import BakegenError
 from bakegen.planner import build_plan
 from bakegen.runners.buildx import imagetools_platforms
 from bakegen.spec import load_spec
-from bakegen.steps import BuildStep, MergeStep, SmokeStep
+from bakegen.steps import BuildStep, MergeStep, PushStep, SmokeStep
 from tests.conftest import (
     DEMO_DIR,
     MINIMAL_SPEC,
@@ -34,10 +35,12 @@ def bake_args(**overrides: object) -> BakeOptions:
     return BakeOptions(**overrides)  # type: ignore[arg-type]
 
 
-def test_docker_driver_push_of_multi_platform_targets_needs_a_split() -> None:
+def test_docker_driver_push_of_multi_platform_targets_is_split() -> None:
     plan, _ = build_plan(load_spec(DEMO_SPEC))
-    with pytest.raises(BakegenError, match="add --split-platforms"):
-        plan_slices(plan, bake_args(push=True), lambda: "docker", lambda: "linux/amd64")
+    assert [s.label for s in plan_slices(plan, bake_args(push=True), lambda: "docker", lambda: "linux/amd64")] == [
+        "linux/amd64",
+        "linux/arm64",
+    ]
     slices = plan_slices(plan, bake_args(push=True), lambda: "docker-container", lambda: "linux/amd64")
     assert [s.label for s in slices] == ["all"]
     split = plan_slices(plan, bake_args(push=True, split_platforms=True), lambda: "docker", lambda: "linux/amd64")
@@ -52,8 +55,9 @@ def test_docker_driver_push_of_multi_platform_targets_needs_a_split() -> None:
     [
         ({"load": True}, ["build"]),
         ({"load": True, "smoke": True}, ["build", "smoke"]),
-        ({"push": True, "smoke": True, "split_platforms": True}, ["build", "build", "smoke", "build", "build", "merge"]),
-        ({"push": True, "split_platforms": True}, ["build", "build", "merge"]),
+        ({"push": True, "smoke": True, "split_platforms": True}, ["build", "build", "smoke", "push", "push", "merge"]),
+        ({"push": True, "split_platforms": True}, ["build", "build", "push", "push", "merge"]),
+        ({"push": True, "smoke": True, "platform": "linux/arm64"}, ["build", "smoke", "push"]),
     ],
 )
 def test_bake_is_a_list_of_steps(options: dict[str, object], expected: list[str]) -> None:
@@ -62,13 +66,10 @@ def test_bake_is_a_list_of_steps(options: dict[str, object], expected: list[str]
     opts = bake_args(**options)
     slices = plan_slices(plan, opts, lambda: "docker", lambda: "linux/amd64")
     steps = bake_steps(plan, slices, values, opts, DEMO_DIR)
-    kinds = {BuildStep: "build", SmokeStep: "smoke", MergeStep: "merge"}
+    kinds = {BuildStep: "build", SmokeStep: "smoke", PushStep: "push", MergeStep: "merge"}
     assert [kinds[type(step)] for step in steps] == expected
-    if opts.smoke and opts.push:
-        # the images checked are the ones the first builds loaded, and only then does anything push
-        first_push = next(i for i, s in enumerate(steps) if isinstance(s, BuildStep) and s.settings.push)
-        assert all(isinstance(s, BuildStep) and s.settings.load and not s.settings.push for s in steps[:2])
-        assert first_push > next(i for i, s in enumerate(steps) if isinstance(s, SmokeStep))
+    # the docker driver never pushes from buildx: it loads, and the image that was checked is uploaded by digest
+    assert all(s.settings.load and not s.settings.push for s in steps if isinstance(s, BuildStep))
 
 
 def test_smoke_of_targets_without_checks_says_so_and_goes_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -76,8 +77,7 @@ def test_smoke_of_targets_without_checks_says_so_and_goes_on(tmp_path: Path, cap
     opts = bake_args(push=True, smoke=True, split_platforms=True)
     slices = plan_slices(plan, opts, lambda: "docker", lambda: "linux/amd64")
     steps = bake_steps(plan, slices, plan.values({}, environ={}), opts, tmp_path)
-    assert [type(s) for s in steps] == [BuildStep, BuildStep, MergeStep]
-    assert all(isinstance(s, BuildStep) and s.settings.push for s in steps[:2])  # built once, not twice
+    assert [type(s) for s in steps] == [BuildStep, BuildStep, PushStep, PushStep, MergeStep]  # built once, not twice
     assert "declare no checks" in capsys.readouterr().err
 
 
@@ -96,14 +96,12 @@ def test_dry_run_prints_the_command_and_builds_nothing(bakegen: Runner, demo_roo
 def test_every_demo_target_builds(tmp_path: Path, bakegen: Runner, demo_rootfs: Path) -> None:
     repo = unique_repository("all")
     try:
-        metadata = tmp_path / "metadata.json"
-        result = bakegen("bake", "--load", "--progress", "quiet", "--var", f"REPO={repo}", "--metadata-file", str(metadata), cwd=DEMO_DIR)
+        result = bakegen("bake", "--load", "--progress", "quiet", "--var", f"REPO={repo}", cwd=DEMO_DIR)
         assert result.returncode == 0, result.stderr
         rows = [line.split() for line in result.stdout.splitlines()[1:]]
         assert len(rows) == 12
-        assert all(row[-4].startswith("sha256:") for row in rows)
-        digests = json.loads(metadata.read_text())
-        assert len(digests) == 12 and all(d["containerimage.digest"].startswith("sha256:") for d in digests.values())
+        assert all(row[-4].startswith("id:") for row in rows)  # a local image ID, and it says so
+        assert {row[-5] for row in rows} == {"linux/amd64"}  # what was built, not what the spec lists
         for stage, suffix in [("light", ""), ("full", "-cuda"), ("server", "-rocm"), ("light", "-musa"), ("light", "-cuda12")]:
             inspect = subprocess.run(["docker", "image", "inspect", f"{repo}:{stage}{suffix}"], capture_output=True, text=True)
             assert inspect.returncode == 0, f"{stage}{suffix} missing"
@@ -147,7 +145,8 @@ def test_shorthand_flag_needs_its_variable(tmp_path: Path, bakegen: Runner, comm
     # MINIMAL_SPEC has CUDA_VERSION but no MUSA_VERSION: the check runs before anything touches docker.
     spec = write_spec(tmp_path, MINIMAL_SPEC)
     (tmp_path / "Dockerfile").write_text("FROM scratch AS full\nARG CUDA_VERSION\nFROM scratch AS server\nARG CUDA_VERSION\n")
-    refused = bakegen(command, "-f", str(spec), "--musa-version", "rc9", "full-cpu")
+    extra = ["--from", str(tmp_path / "digests.json")] if command == "merge" else []
+    refused = bakegen(command, "-f", str(spec), "--musa-version", "rc9", *extra, "full-cpu")
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines() == ["bakegen: --var MUSA_VERSION: not a variable of this spec (known: CUDA_VERSION, REPO)"]
     planned = bakegen("plan", "-f", str(spec), "--cuda-version", "12.9.9", "full-cuda")
@@ -164,33 +163,66 @@ def test_shorthand_flags_are_parsed_into_var() -> None:
 @pytest.mark.docker
 @pytest.mark.registry
 @pytest.mark.slow
-def test_push_split_platforms_puts_every_tag_in_the_registry(bakegen: Runner, demo_rootfs: Path, registry_repository: str) -> None:
+def test_push_split_platforms_puts_every_tag_in_the_registry(
+    tmp_path: Path, bakegen: Runner, demo_rootfs: Path, registry_repository: str
+) -> None:
     repo = registry_repository
+    metadata = tmp_path / "metadata.json"
     result = bakegen(
-        "bake", "--push", "--split-platforms", "--progress", "quiet", "--var", f"REPO={repo}", "--var", "VERSION=b4567", cwd=DEMO_DIR
-    )
+        "bake", "--push", "--split-platforms", "--smoke", "--progress", "quiet", "--var", f"REPO={repo}", "--var", "VERSION=b4567",
+        "--metadata-file", str(metadata), cwd=DEMO_DIR,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     final = {f"{stage}{suffix}{version}" for stage in ("full", "light", "server") for suffix in ("", "-cuda", "-cuda12", "-rocm", "-musa")
              for version in ("", "-b4567")}  # fmt: skip
-    per_platform = {f"{stage}{suffix}-amd64" for stage in ("full", "light", "server") for suffix in ("", "-cuda", "-rocm", "-musa")}
-    per_platform |= {f"{stage}{suffix}-arm64" for stage in ("full", "light", "server") for suffix in ("", "-rocm")}
-    assert registry_tags(repo) == final | per_platform
+    assert registry_tags(repo) == final  # no per-platform handoff tag, ever
     assert imagetools_platforms(f"{repo}:server-b4567") == ["linux/amd64", "linux/arm64"]
     assert imagetools_platforms(f"{repo}:light-cuda12") == ["linux/amd64"]
+    recorded = json.loads(metadata.read_text())
+    assert len(recorded["images"]) == 18 and len(recorded["merged"]) == 12
+    server = next(m for m in recorded["merged"] if m["target"] == "server-cpu")
+    raw = subprocess.run(["docker", "buildx", "imagetools", "inspect", "--raw", f"{repo}:server"], capture_output=True, check=True).stdout
+    assert server["digest"] == "sha256:" + hashlib.sha256(raw).hexdigest()
+    # the pushed image is the image that was checked: its config is the loaded image's
+    light_amd = next(i for i in recorded["images"] if i["target"] == "light-cpu" and i["platform"] == "linux/amd64")
+    manifest = json.loads(
+        subprocess.run(
+            ["docker", "buildx", "imagetools", "inspect", "--raw", f"{repo}@{light_amd['digest']}"], capture_output=True, check=True
+        ).stdout
+    )
+    smoked = [line for line in result.stderr.splitlines() if line.startswith("PASS  light-cpu@linux/amd64")]
+    assert smoked and all(manifest["config"]["digest"][:19] in line for line in smoked)
 
 
 @pytest.mark.docker
 @pytest.mark.registry
-def test_per_platform_pushes_then_merge(bakegen: Runner, demo_rootfs: Path, registry_repository: str) -> None:
+def test_per_platform_pushes_then_merge_and_never_clobber(
+    tmp_path: Path, bakegen: Runner, demo_rootfs: Path, registry_repository: str
+) -> None:
     repo = registry_repository
-    for platform in ("linux/amd64", "linux/arm64"):
-        pushed = bakegen("bake", "--push", "--platform", platform, "--platform-tags", "--var", f"REPO={repo}", "light-cpu", cwd=DEMO_DIR)
+    digests = tmp_path / "digests"
+    digests.mkdir()
+    for platform in ("linux/amd64", "linux/arm64"):  # one CI runner each
+        arch = platform.split("/")[1]
+        pushed = bakegen(
+            "bake", "--push", "--platform", platform, "--var", f"REPO={repo}", "--metadata-file", str(digests / f"{arch}.json"), "light-cpu",
+            cwd=DEMO_DIR,
+        )  # fmt: skip
         assert pushed.returncode == 0, pushed.stderr
-    assert registry_tags(repo) == {"light-amd64", "light-arm64"}
-    merged = bakegen("merge", "--var", f"REPO={repo}", "light-cpu", cwd=DEMO_DIR)
+    assert registry_tags(repo) == set()  # pushed by digest only
+    merged = bakegen("merge", "--from", str(digests), "--var", f"REPO={repo}", "light-cpu", cwd=DEMO_DIR)
     assert merged.returncode == 0, merged.stderr
     assert imagetools_platforms(f"{repo}:light") == ["linux/amd64", "linux/arm64"]
-    assert registry_tags(repo) == {"light-amd64", "light-arm64", "light"}
+    assert registry_tags(repo) == {"light"}
+    # publishing amd64 alone would drop arm64 from :light: refused, and :light is untouched
+    alone = bakegen("merge", "--from", str(digests / "amd64.json"), "--var", f"REPO={repo}", "light-cpu", cwd=DEMO_DIR)
+    assert alone.returncode == 1 and "no image for linux/arm64" in alone.stderr
+    assert imagetools_platforms(f"{repo}:light") == ["linux/amd64", "linux/arm64"]
+    forced = bakegen(
+        "merge", "--from", str(digests / "amd64.json"), "--allow-fewer-platforms", "--var", f"REPO={repo}", "light-cpu", cwd=DEMO_DIR
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert imagetools_platforms(f"{repo}:light") == ["linux/amd64"]
 
 
 @pytest.mark.docker

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -35,7 +36,9 @@ def test_all_demo_checks_pass_and_junit(tmp_path: Path, bakegen: Runner, demo_im
     result = bakegen("smoke", "--var", f"REPO={demo_images}", "--jobs", "3", "--junit-xml", str(junit), cwd=DEMO_DIR)
     assert result.returncode == 0, result.stderr
     assert "23 passed, 0 failed, 1 skipped" in result.stderr
-    assert "SKIP  light-cuda  nvidia-smi  0.0s  requires a GPU; run with --gpus all" in result.stderr
+    assert re.search(
+        r"^SKIP  light-cuda  linux/amd64  sha256:[0-9a-f]{12}  nvidia-smi  0.0s  requires a GPU; run with --gpus all$", result.stderr, re.M
+    )
     suite = ET.parse(junit).getroot()
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("24", "0", "1")
     assert {(c.get("classname"), c.get("name")) for c in suite} >= {("server-cuda", "health"), ("light-cuda", "cuda-env")}
@@ -91,10 +94,13 @@ def test_missing_entrypoint_fails_cleanly(tmp_path: Path, bakegen: Runner, demo_
 
 
 def test_missing_image_is_never_pulled(tmp_path: Path, bakegen: Runner) -> None:
-    write_spec(tmp_path, spec_for(unique_repository("absent"), "  light:\n    - {name: v, run: {}}\n"))
+    repo = unique_repository("absent")
+    write_spec(tmp_path, spec_for(repo, "  light:\n    - {name: v, run: {}}\n    - {name: w, run: {}}\n"))
     result = bakegen("smoke", "light-cpu", cwd=tmp_path)
     assert result.returncode == 1
-    assert "is not in the local engine (build it first: bakegen bake --load); it is never pulled" in result.stderr
+    # one message for the missing image, not one per check
+    [line] = [line for line in result.stderr.splitlines() if "not in the local engine" in line]
+    assert line == f"bakegen: not in the local engine (build with `bakegen bake --load`; never pulled): {repo}:light"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -132,9 +138,9 @@ def test_bake_smoke_push_pushes_nothing_when_a_check_fails(
     assert result.returncode == 1
     assert "smoke checks failed; nothing was pushed" in result.stderr
     assert registry_tags(repo) == set()
-    passing = bakegen("bake", "-f", "gate.yaml", "--push", "--smoke", "--platform", "linux/amd64", "server-cpu", cwd=tmp_path)
+    passing = bakegen("bake", "-f", "gate.yaml", "--push", "--smoke", "server-cuda", cwd=tmp_path)
     assert passing.returncode == 0, passing.stderr
-    assert registry_tags(repo) == {"server"}
+    assert registry_tags(repo) == {"server-cuda", "server-cuda12"}
 
 
 @pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="a GPU machine runs the check for real")
