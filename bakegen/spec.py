@@ -588,29 +588,30 @@ def _schema_problems(spec: Spec, skip: set[SpecPath]) -> Iterator[Diagnostic]:
     if remembered("schema-valid", key):
         return
     found = False
-    for problem in _validation_errors(spec, skip):
+    for path, problem in _validation_errors(spec):
+        # Counted even when not shown: a value that could not be read (`version: !!int one`)
+        # leaves its text in the data, and the same data written plainly must fail again.
         found = True
-        yield problem
+        if not any(path[: len(failed)] == failed for failed in skip):  # else already reported
+            yield problem
     if not found:
         remember("schema-valid", key)
 
 
-def _validation_errors(spec: Spec, skip: set[SpecPath]) -> Iterator[Diagnostic]:
+def _validation_errors(spec: Spec) -> Iterator[tuple[SpecPath, Diagnostic]]:
     from jsonschema.exceptions import best_match
 
     for error in _validator().iter_errors(spec.data):
         while error.validator in ("oneOf", "anyOf") and error.context:
             error = best_match(error.context)
         path: SpecPath = tuple(error.absolute_path)
-        if any(path[: len(failed)] == failed for failed in skip):
-            continue  # already reported: the value could not be read
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             known = sorted(error.schema.get("properties", {}))
             for extra in sorted(set(error.instance) - set(known)):
                 expected = f"; expected one of: {', '.join(known)}" if known else ""
-                yield spec.diagnostic((*path, extra), f"unknown key {_short_repr(extra)}{expected}", key=True)
+                yield path, spec.diagnostic((*path, extra), f"unknown key {_short_repr(extra)}{expected}", key=True)
             continue
-        yield spec.diagnostic(path, _message(error))
+        yield path, spec.diagnostic(path, _message(error))
 
 
 def _short_repr(value: Any) -> str:

@@ -109,6 +109,21 @@ def test_directory_socket_and_symlink_at_an_entry_path_are_misses(tmp_path: Path
     assert load_entry("test", linked) is None
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a device node")
+def test_device_at_an_entry_path_is_never_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    os.mknod(entry_file("test", KEY), stat.S_IFCHR | 0o600, os.makedev(1, 5))  # /dev/zero
+    reads: list[int] = []
+    real_read = os.read
+
+    def counting_read(fd: int, size: int) -> bytes:
+        reads.append(size)
+        return real_read(fd, size)
+
+    monkeypatch.setattr(os, "read", counting_read)
+    assert load_entry("test", KEY) is None
+    assert reads == []
+
+
 def test_oversized_entry_is_a_miss(monkeypatch: pytest.MonkeyPatch) -> None:
     store_entry("test", KEY, b"x" * 100)
     monkeypatch.setattr(cache, "MAX_ENTRY_BYTES", 50)
