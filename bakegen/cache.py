@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from bakegen import __version__
 
 if TYPE_CHECKING:
-    from jinja2.bccache import BytecodeCache
+    from jinja2.bccache import FileSystemBytecodeCache
 
 # Larger than any entry bakegen writes (the compiled bake template is about 30 KiB);
 # a bigger file at an entry's path is not an entry.
@@ -179,7 +179,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def jinja_bytecode_cache() -> BytecodeCache | None:
+def jinja_bytecode_cache() -> FileSystemBytecodeCache | None:
     """A Jinja bytecode cache in the bakegen cache dir that can never break a render, or None.
 
     Entries are keyed on bakegen's, Jinja's and Python's bytecode versions as well as the
@@ -190,12 +190,11 @@ def jinja_bytecode_cache() -> BytecodeCache | None:
     directory = cache_dir("jinja")
     if directory is None:
         return None
-    cache_class: type[BytecodeCache] = _robust_bytecode_cache_class()
-    return cache_class(str(directory))  # type: ignore[call-arg]
+    return _robust_bytecode_cache_class()(str(directory))
 
 
 @functools.cache
-def _robust_bytecode_cache_class() -> type[BytecodeCache]:
+def _robust_bytecode_cache_class() -> type[FileSystemBytecodeCache]:
     # Jinja is imported here, not at the top: only `render` compiles a template.
     import importlib.util
     import marshal
