@@ -78,6 +78,9 @@ _PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?")
 _DIRECTIVE = re.compile(r"#\s*([A-Za-z][A-Za-z0-9]*)\s*=\s*(\S+)\s*$")
 _HEREDOC = re.compile(r"<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
 _PLAIN_SCALAR = re.compile(r"[A-Za-z0-9_./-][A-Za-z0-9_./:@+=-]*")
+# Characters a YAML double-quoted string cannot hold raw: outside YAML's printable set, or read as
+# line breaks (NEL, LS, PS) or a byte-order mark. JSON escapes the ASCII control characters itself.
+_YAML_UNSAFE = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029\ufeff]")
 
 
 @dataclass(frozen=True)
@@ -1021,10 +1024,8 @@ def _scalar(text: str, context: str, quote: bool = False) -> str:
         except yaml.YAMLError:
             pass
     quoted = json.dumps(text, ensure_ascii=False)
-    # JSON leaves these raw; YAML reads them as line breaks or rejects them as unprintable.
-    return "".join(
-        f"\\u{ord(c):04x}" if 0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029\ufeff" or 0xD800 <= ord(c) <= 0xDFFF else c for c in quoted
-    )
+    # JSON leaves these raw; YAML reads them as line breaks (NEL, LS, PS) or rejects them as unprintable.
+    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
 
 
 def check_generated(text: str, data: dict[str, Any], spec_path: Path) -> list[Diagnostic]:

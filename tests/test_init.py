@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bakegen.errors import BakegenError
@@ -18,9 +20,12 @@ from bakegen.init import (
     InitOptions,
     SpecDraft,
     VariantDraft,
+    add_arguments,
     check_generated,
     find_dockerfiles,
     guess_repository,
+    options_from_args,
+    run,
     run_init,
     scan_dockerfile,
     spec_data,
@@ -160,6 +165,23 @@ def test_dash_writes_to_stdout_only(
     assert not (tmp_path / "bakegen.yaml").exists()
 
 
+def test_command_line_options(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # were a check missing, nothing lands in the checkout
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert options_from_args(parser.parse_args([])) == InitOptions()
+    argv = ["src", "-o", "-", "--from-bake", "b.hcl", "--target", "a", "--target", "g", "--repository", "r/app", "--force"]
+    assert options_from_args(parser.parse_args(argv)) == InitOptions(
+        directory=Path("src"), output="-", from_bake=Path("b.hcl"), bake_targets=("a", "g"), repository="r/app", force=True
+    )
+    with pytest.raises(BakegenError, match="needs --from-bake"):
+        run(parser.parse_args(["--target", "a"]))
+    with pytest.raises(BakegenError, match="not an image repository"):
+        run(parser.parse_args(["--repository", "Not/OK"]))
+    assert run(parser.parse_args([str(project), "-o", str(tmp_path / "s.yaml"), "--repository", "registry.example:5000/team/app"])) == 0
+    assert yaml.safe_load((tmp_path / "s.yaml").read_text())["image"]["repository"] == "registry.example:5000/team/app"
+
+
 def test_dockerfile_search_skips_and_caps(project: Path) -> None:
     found, total = find_dockerfiles(project, limit=2)
     assert total == 3
@@ -202,10 +224,21 @@ def test_self_check_catches_a_spec_that_would_not_validate(tmp_path: Path) -> No
     assert any("has no stage 'missing'" in p.message for p in problems)
 
 
+def test_line_separators_are_written_as_escapes() -> None:
+    # PyYAML keeps them in quoted strings, but YAML 1.1 readers (editors) take them for line breaks.
+    draft = SpecDraft("app", False, ".", ("app",), ("{stage}{suffix}",), (VariantDraft("main", "Dockerfile", ("app",), ("linux/amd64",)),))
+    text = spec_yaml(
+        replace(draft, labels=(("k", "a\u2028b\u2029c\ufeffd"),)), spec_data(replace(draft, labels=(("k", "a\u2028b\u2029c\ufeffd"),)))
+    )
+    assert '"a\\u2028b\\u2029c\\ufeffd"' in text
+    assert not {"\u2028", "\u2029", "\ufeff"} & set(text)
+
+
 label_text = st.text(min_size=1, max_size=30)
 
 
 @settings(max_examples=200, deadline=None)
+@example(labels={"k": "\u2028\x85\ufeff\x7f"}, suffix="\ufffe")
 @given(labels=st.dictionaries(label_text, st.text(max_size=30), max_size=4), suffix=st.text(max_size=10))
 def test_any_strings_read_back_from_the_yaml(labels: dict[str, str], suffix: str) -> None:
     draft = SpecDraft(
