@@ -26,8 +26,11 @@ SPECS = ("docker/bakegen.yaml", "api/bakegen.yml")
 GIT = ["git", "-c", "user.name=bakegen tests", "-c", "user.email=tests@bakegen.invalid", "-c", "commit.gpgsign=false"]
 
 
-def test_manifest_is_what_pre_commit_accepts() -> None:
-    checked = subprocess.run([sys.executable, "-m", "pre_commit", "validate-manifest", str(HOOKS_FILE)], capture_output=True, text=True)
+def test_manifest_is_what_pre_commit_accepts(pre_commit_home: Path) -> None:
+    checked = subprocess.run(
+        [sys.executable, "-m", "pre_commit", "validate-manifest", str(HOOKS_FILE)],
+        env=clean_env(PRE_COMMIT_HOME=str(pre_commit_home)), capture_output=True, text=True,
+    )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr
     hooks = {hook["id"]: hook for hook in yaml.safe_load(HOOKS_FILE.read_text())}
     assert set(hooks) == {"bakegen-render", "bakegen-check"}
