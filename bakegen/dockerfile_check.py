@@ -17,6 +17,7 @@ def dockerfile_problems(spec: Spec, plan: BuildPlan) -> list[Diagnostic]:
     problems: list[Diagnostic] = []
     parsed: dict[str, DockerfileInfo | None] = {}
     missing: list[str] = []
+    consumed: dict[tuple[str, str, str], bool] = {}
     for target in plan.targets:
         vpath = ("variants", target.variant, "dockerfile")
         if target.dockerfile not in parsed:
@@ -32,18 +33,22 @@ def dockerfile_problems(spec: Spec, plan: BuildPlan) -> list[Diagnostic]:
             problems.append(spec.diagnostic(vpath, f"{target.dockerfile} has no stage {target.stage!r} (it defines: {stages})"))
             continue  # with no such stage, every ARG would look unused
         for name, _ in target.args:
-            if not info.declares(target.stage, name):
-                where: tuple[str, ...] = ("variants", target.variant, "args", name)
-                if where not in spec.value_marks:
-                    where = ("args", name)
-                problems.append(
-                    spec.diagnostic(
-                        where,
-                        f"ARG {name} is never declared in {target.dockerfile} for stage {target.stage!r}; the value will be ignored",
-                        "warning",
-                        key=True,
-                    )
+            # An arg is given to every stage of a variant; it is unused only if none of them reads it.
+            key = (target.variant, target.dockerfile, name)
+            consumed[key] = consumed.get(key, False) or info.declares(target.stage, name)
+    for (variant, dockerfile, name), used in consumed.items():
+        if not used:
+            where: tuple[str, ...] = ("variants", variant, "args", name)
+            if where not in spec.value_marks:
+                where = ("args", name)
+            problems.append(
+                spec.diagnostic(
+                    where,
+                    f"ARG {name} is never declared in {dockerfile} for the stages built; the value will be ignored",
+                    "warning",
+                    key=True,
                 )
+            )
     if missing:
         # One line for all of them: a spec kept outside its project (an example) would say it once per file otherwise.
         problems.append(

@@ -15,7 +15,6 @@ makes is written down in the file, which is meant to be edited.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -33,11 +32,12 @@ from typing import Any
 import yaml
 
 from bakegen import resources
-from bakegen.checks import check_dockerfiles
 from bakegen.dockerfile import DockerfileInfo, parse_dockerfile
+from bakegen.dockerfile_check import dockerfile_problems
 from bakegen.errors import EXIT_FAILED, EXIT_OK, BakegenError, Diagnostic
-from bakegen.model import ARCH_VARIANTS, KNOWN_ARCH, KNOWN_OS, build_plan
 from bakegen.output import write_atomic
+from bakegen.planner import build_plan
+from bakegen.platforms import platform_problem
 from bakegen.spec import DEFAULT_SPEC, Spec, SpecPath, format_path
 
 # Where editors find the schema (yaml-language-server). The file in the canonical repository;
@@ -94,49 +94,6 @@ class InitOptions:
     repository: str | None = None  # image.repository; default: from the bake file's tags, else the directory name
     force: bool = False  # overwrite an existing output file
     max_dockerfiles: int = MAX_DOCKERFILES
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `bakegen init` (for main.py's sub-parser)."""
-    parser.add_argument("directory", nargs="?", default=".", help="where to look for Dockerfiles (default: .)")
-    parser.add_argument(
-        "-o", "--output", default=DEFAULT_SPEC, metavar="PATH", help=f"the spec to write, or - for stdout (default: {DEFAULT_SPEC})"
-    )
-    parser.add_argument(
-        "--from-bake",
-        metavar="BAKEFILE",
-        help="start from an existing bake file, read through `docker buildx bake --print` (needs docker buildx)",
-    )
-    parser.add_argument(
-        "--target",
-        action="append",
-        default=[],
-        dest="bake_targets",
-        metavar="TARGET|GROUP",
-        help="with --from-bake: the targets or groups to carry over (repeatable; default: the default group, else every target)",
-    )
-    parser.add_argument(
-        "--repository",
-        metavar="REPO",
-        help="image repository, e.g. REGISTRY/NAMESPACE/NAME (default: from the bake file's tags, else the directory name)",
-    )
-    parser.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
-
-
-def options_from_args(args: argparse.Namespace) -> InitOptions:
-    return InitOptions(
-        directory=Path(args.directory),
-        output=args.output,
-        from_bake=Path(args.from_bake) if args.from_bake else None,
-        bake_targets=tuple(args.bake_targets),
-        repository=args.repository,
-        force=args.force,
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    """The command-module entry (bakegen.commands.* convention)."""
-    return run_init(options_from_args(args))
 
 
 def run_init(options: InitOptions) -> int:
@@ -244,15 +201,6 @@ def _shown(path: Path) -> str:
 
 def _predefined(arg: str) -> bool:
     return arg in PREDEFINED_ARGS or arg.startswith(PREDEFINED_ARG_PREFIXES)
-
-
-def _platform_problem(platform: str) -> str | None:
-    if not _PLATFORM.fullmatch(platform):
-        return "not an OS/ARCH[/VARIANT] platform"
-    os_name, arch, *rest = platform.split("/")
-    if os_name not in KNOWN_OS or arch not in KNOWN_ARCH or (rest and rest[0] not in ARCH_VARIANTS.get(arch, set())):
-        return "a platform bakegen does not know"
-    return None
 
 
 class _Names:
@@ -796,7 +744,7 @@ def _bake_target(
             report.add("undeclared", f"args.{arg}", name)
     platforms = []
     for platform in attributes.get("platforms") or []:
-        if _platform_problem(str(platform)) is None:
+        if platform_problem(str(platform)) is None:
             platforms.append(str(platform))
         else:
             report.add("platform", f"platforms {platform}", name)
@@ -1051,4 +999,4 @@ def check_generated(text: str, data: dict[str, Any], spec_path: Path) -> list[Di
     checked = {**loaded, "context": os.path.normpath(spec_dir / loaded.get("context", "."))}
     spec = Spec(spec_path.absolute(), checked)
     plan, found = build_plan(spec)
-    return found + check_dockerfiles(spec, plan)
+    return [*found, *dockerfile_problems(spec, plan)]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bakegen import __version__
+from bakegen import __version__, init
 from bakegen.commands import bake, matrix, merge, plan, render, smoke, validate, workflow
 from bakegen.commands.common import Selection, SpecOptions
 from bakegen.errors import EXIT_FAILED, EXIT_USAGE, BakegenError, EngineError
@@ -29,6 +29,7 @@ COMMANDS = {
     "smoke": "run the spec's smoke checks on the built images (testcontainers)",
     "workflow": "write the GitHub Actions workflow that builds the matrix on native runners",
     "matrix": "print the job matrix as JSON, for your own workflow (fromJSON)",
+    "init": "write a starting spec from existing Dockerfiles or a bake file",
 }
 
 
@@ -79,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spec_option(p)
     _add_output_options(p, "docker-bake.hcl or .json beside the spec")
     p.add_argument("--format", choices=["hcl", "json"], default="hcl", help="bake file format (default: hcl)")
+    p.add_argument("specs", nargs="*", metavar="SPEC", help="specs to render, each beside itself (as pre-commit passes them); default: -f")
+    p.add_argument("--exit-code", action="store_true", help="exit 1 when a file was written with changes (pre-commit's fix-and-fail)")
 
     p = sub.add_parser(
         "plan", help=COMMANDS["plan"], description="Show the resolved build plan; --json prints what `docker buildx bake --print` would."
@@ -153,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spec_option(p)
     _add_output_options(p, ".github/workflows/docker.yml beside the spec")
 
+    p = sub.add_parser(
+        "init", help=COMMANDS["init"], description="Write a starting bakegen.yaml from the project's Dockerfiles or its bake file."
+    )
+    _add_init_options(p)
+
     p = sub.add_parser("matrix", help=COMMANDS["matrix"], description='The build matrix as JSON: {"include": [...]}.')
     _add_spec_option(p)
     p.add_argument(
@@ -170,6 +178,32 @@ class _VariableShorthand(argparse.Action):
 
 # Shorthand flags for the ARGs users touch most: flag -> bake variable.
 SHORTHAND_VARIABLES = {"--cuda-version": "CUDA_VERSION", "--cuda-arch": "CUDA_DOCKER_ARCH", "--musa-version": "MUSA_VERSION"}
+
+
+def _add_init_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("directory", nargs="?", default=".", help="where to look for Dockerfiles (default: .)")
+    parser.add_argument(
+        "-o", "--output", default=DEFAULT_SPEC, metavar="PATH", help=f"the spec to write, or - for stdout (default: {DEFAULT_SPEC})"
+    )
+    parser.add_argument(
+        "--from-bake",
+        metavar="BAKEFILE",
+        help="start from an existing bake file, read through `docker buildx bake --print` (needs docker buildx)",
+    )
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        dest="bake_targets",
+        metavar="TARGET|GROUP",
+        help="with --from-bake: the targets or groups to carry over (repeatable; default: the default group, else every target)",
+    )
+    parser.add_argument(
+        "--repository",
+        metavar="REPO",
+        help="image repository, e.g. REGISTRY/NAMESPACE/NAME (default: from the bake file's tags, else the directory name)",
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
 
 
 def _add_convenience_options(p: argparse.ArgumentParser) -> None:
@@ -213,12 +247,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     """The one place a Namespace becomes typed arguments."""
+    if args.command == "init":
+        return init.run_init(
+            init.InitOptions(
+                directory=Path(args.directory),
+                output=args.output,
+                from_bake=Path(args.from_bake) if args.from_bake else None,
+                bake_targets=tuple(args.bake_targets),
+                repository=args.repository,
+                force=args.force,
+            )
+        )
     spec = SpecOptions(args.file, args.strict)
     environ = os.environ
     if args.command == "validate":
         return validate.run(spec)
     if args.command == "render":
-        return render.run(spec, output=args.output, fmt=args.format, check=args.check)
+        return render.run(spec, specs=args.specs, output=args.output, fmt=args.format, check=args.check, exit_code=args.exit_code)
     if args.command == "workflow":
         return workflow.run(spec, output=args.output, check=args.check)
     if args.command == "matrix":

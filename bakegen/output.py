@@ -46,14 +46,21 @@ def stale_diff(path: Path, text: str) -> str | None:
     return "".join(diff) or f"{path} is missing\n"
 
 
-def emit(text: str, output: str, *, check: bool, regenerate: str) -> int:
-    """Print to stdout (`-`), write atomically, or with `check` report staleness (exit 1)."""
+def emit(text: str, output: str, *, check: bool, regenerate: str, exit_code: bool = False) -> int:
+    """Print to stdout (`-`), write atomically, or with `check` report staleness (exit 1).
+    With `exit_code` (pre-commit's fix-and-fail) a file that changed is written and the exit is 1."""
     if output == "-":
         if check:
             raise BakegenError("--check needs a file to compare with (-o PATH), not stdout")
         sys.stdout.write(text)
         return EXIT_OK
     path = Path(output)
+    if check and not path.exists():
+        print(f"{path}: missing; regenerate with: {regenerate}", file=sys.stderr)
+        return EXIT_FAILED
+    if exit_code and stale_diff(path, text) is None:
+        print(f"{path} is up to date", file=sys.stderr)
+        return EXIT_OK
     if check:
         diff = stale_diff(path, text)
         if diff is None:
@@ -66,4 +73,4 @@ def emit(text: str, output: str, *, check: bool, regenerate: str) -> int:
         raise BakegenError(f"{path}: is a directory; give a file path with -o")
     write_atomic(path, text)
     print(f"wrote {path}", file=sys.stderr)
-    return EXIT_OK
+    return EXIT_FAILED if exit_code else EXIT_OK

@@ -277,7 +277,6 @@ def test_case(case_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
                     assert not output.exists(), context
 
 
-@pytest.mark.xfail(strict=True, reason="render.header writes the spec path into the file as is: UnicodeEncodeError (render.py)")
 def test_render_with_a_non_utf8_spec_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     directory = tmp_path / os.fsdecode(b"d\xff")
@@ -289,9 +288,6 @@ def test_render_with_a_non_utf8_spec_path(tmp_path: Path, monkeypatch: pytest.Mo
     assert outcome.code == 0
 
 
-@pytest.mark.xfail(
-    strict=True, reason="validate prints `{args.file}: ok` raw: UnicodeEncodeError on a strict UTF-8 stdout (commands/validate.py)"
-)
 def test_validate_ok_line_with_a_non_utf8_spec_path(tmp_path: Path) -> None:
     directory = tmp_path / os.fsdecode(b"d\xff")
     directory.mkdir()

@@ -241,7 +241,7 @@ def test_missing_stage_is_error_undeclared_arg_warning(tmp_path: Path) -> None:
         f"{spec.path}:10:17: variants.cuda.dockerfile: Dockerfile has no stage 'server' (it defines: build, full)",
     ]
     assert warnings == [
-        f"{spec.path}:11:12: warning: variants.cuda.args.CUDA_VERSION: ARG CUDA_VERSION is never declared in Dockerfile for stage 'full'; the value will be ignored"
+        f"{spec.path}:11:12: warning: variants.cuda.args.CUDA_VERSION: ARG CUDA_VERSION is never declared in Dockerfile for the stages built; the value will be ignored"
     ]
 
 

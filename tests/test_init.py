@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
@@ -20,17 +19,15 @@ from bakegen.init import (
     InitOptions,
     SpecDraft,
     VariantDraft,
-    add_arguments,
     check_generated,
     find_dockerfiles,
     guess_repository,
-    options_from_args,
-    run,
     run_init,
     scan_dockerfile,
     spec_data,
     spec_yaml,
 )
+from bakegen.main import main
 from tests.conftest import DEMO_DIR, Runner, clean_env
 
 MODELLED = ("context", "dockerfile", "target", "platforms", "args", "tags", "labels")
@@ -167,18 +164,19 @@ def test_dash_writes_to_stdout_only(
 
 def test_command_line_options(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # were a check missing, nothing lands in the checkout
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    assert options_from_args(parser.parse_args([])) == InitOptions()
+    calls: list[InitOptions] = []
+    monkeypatch.setattr("bakegen.init.run_init", lambda options: calls.append(options) or 0)
     argv = ["src", "-o", "-", "--from-bake", "b.hcl", "--target", "a", "--target", "g", "--repository", "r/app", "--force"]
-    assert options_from_args(parser.parse_args(argv)) == InitOptions(
-        directory=Path("src"), output="-", from_bake=Path("b.hcl"), bake_targets=("a", "g"), repository="r/app", force=True
-    )
-    with pytest.raises(BakegenError, match="needs --from-bake"):
-        run(parser.parse_args(["--target", "a"]))
-    with pytest.raises(BakegenError, match="not an image repository"):
-        run(parser.parse_args(["--repository", "Not/OK"]))
-    assert run(parser.parse_args([str(project), "-o", str(tmp_path / "s.yaml"), "--repository", "registry.example:5000/team/app"])) == 0
+    assert main(["init"]) == 0 and main(["init", *argv]) == 0
+    assert calls == [
+        InitOptions(),
+        InitOptions(directory=Path("src"), output="-", from_bake=Path("b.hcl"), bake_targets=("a", "g"), repository="r/app", force=True),
+    ]
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", "--target", "a"]) == 2
+    assert main(["init", "--repository", "Not/OK"]) == 2
+    assert main(["init", str(project), "-o", str(tmp_path / "s.yaml"), "--repository", "registry.example:5000/team/app"]) == 0
     assert yaml.safe_load((tmp_path / "s.yaml").read_text())["image"]["repository"] == "registry.example:5000/team/app"
 
 

@@ -105,9 +105,6 @@ def up_to_date(bakegen: Runner, scratch: Path) -> bool:
     return all(bakegen("render", "--check", "-f", spec, cwd=scratch).returncode == 0 for spec in SPECS)
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="needs `bakegen render --exit-code` and spec files as arguments, from the lead"
-)
 def test_render_hook_writes_then_fails_then_passes(
     scratch: Path, hooks_repo: tuple[Path, str], pre_commit_home: Path, bakegen: Runner
 ) -> None:
@@ -127,11 +124,6 @@ def test_render_hook_writes_then_fails_then_passes(
     assert up_to_date(bakegen, scratch)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="needs spec files as arguments to `bakegen render`, and a one-line message for a missing file, from the lead",
-)
 def test_check_hook_fails_on_stale_and_missing_files_and_writes_nothing(
     scratch: Path, hooks_repo: tuple[Path, str], pre_commit_home: Path, bakegen: Runner
 ) -> None:

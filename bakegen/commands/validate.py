@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from bakegen.commands.common import SpecOptions, load
 from bakegen.errors import EXIT_OK
+from bakegen.spec import display_path
 
 
 def run(spec: SpecOptions) -> int:
     compiled = load(spec)
     plan = compiled.plan
     warnings = len(compiled.warnings)
-    print(f"{spec.path}: ok, {len(plan.targets)} targets, {len(plan.groups)} groups" + (f", {warnings} warning(s)" if warnings else ""))
+    print(
+        f"{display_path(spec.path)}: ok, {len(plan.targets)} targets, {len(plan.groups)} groups"
+        + (f", {warnings} warning(s)" if warnings else "")
+    )
     return EXIT_OK
