@@ -320,7 +320,7 @@ def generate_workflow(plan: BuildPlan, spec_in_repo: str, output: str | None, *,
     push_permissions = {"contents": "read", "packages": "write"} if on_ghcr else {"contents": "read"}
     merge_permissions = dict(push_permissions)
     if settings.attest:
-        merge_permissions |= {"packages": "write", "id-token": "write", "attestations": "write"}
+        merge_permissions |= {"id-token": "write", "attestations": "write"}
     document: dict[str, Any] = {
         "name": settings.name,
         "on": triggers,

@@ -406,7 +406,8 @@ def test_without_a_known_github_repository_only_pull_requests_are_kept_from_publ
     assert "workflow.repository is not set and the image repository is not on ghcr.io" in result.stderr
     workflow: dict[str, Any] = yaml.safe_load(result.stdout)
     assert workflow["jobs"]["merge"]["if"] == "github.event_name != 'pull_request'"
-    assert "packages" not in workflow["jobs"]["build"]["permissions"]  # not ghcr.io: GITHUB_TOKEN pushes nothing
+    assert workflow["jobs"]["build"]["permissions"] == {"contents": "read"}  # not ghcr.io: GITHUB_TOKEN pushes nothing
+    assert workflow["jobs"]["merge"]["permissions"] == {"contents": "read", "id-token": "write", "attestations": "write"}
 
 
 def test_repository_setting_names_who_may_publish(tmp_path: Path, bakegen: Runner) -> None:
