@@ -133,10 +133,19 @@ class WorkflowSettings:
     tag_patterns: tuple[str, ...] = ("b*",)
     version_variable: str = "VERSION"
     smoke: bool = True
-    install: str | None = None  # None: pip install this bakegen version
+    install: str | None = None  # None: pip install this bakegen version (or this checkout, in bakegen's own repository)
+    pull_request: bool = True  # pull requests build and smoke-test, never push
+    pull_request_paths: tuple[str, ...] = ()  # empty: every pull request
+    repository: str | None = None  # GitHub OWNER/NAME that may publish; None: taken from a ghcr.io image repository
+    python: tuple[tuple[str, str], ...] = ()  # runner label -> setup-python | apt | system
+    attest: bool = True
 
     def runner(self, platform: str) -> str:
         return dict(self.runners).get(platform, "ubuntu-24.04")
+
+    def python_setup(self, runner: str) -> str:
+        """How a runner gets Python: actions/setup-python, Debian packages, or the Python it has."""
+        return dict(self.python).get(runner, "setup-python")
 
 
 @dataclass(frozen=True)

@@ -310,6 +310,7 @@ class _PlanBuilder:
         defaults = WorkflowSettings()
         runners = dict(defaults.runners)
         runners.update(raw.get("runners", {}))
+        pull_request = raw.get("pull-request", defaults.pull_request)
         return WorkflowSettings(
             name=raw.get("name", defaults.name),
             runners=tuple(sorted(runners.items())),
@@ -318,6 +319,11 @@ class _PlanBuilder:
             version_variable=raw.get("version-variable", defaults.version_variable),
             smoke=raw.get("smoke", defaults.smoke),
             install=raw.get("install"),
+            pull_request=pull_request is not False,
+            pull_request_paths=tuple(pull_request.get("paths", ())) if isinstance(pull_request, dict) else (),
+            repository=raw.get("repository"),
+            python=tuple(sorted(raw.get("python", {}).items())),
+            attest=raw.get("attest", defaults.attest),
         )
 
 
