@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from bakegen.commands.common import SpecOptions
+from bakegen.init import InitOptions
 from bakegen.main import build_parser, main
 from tests.conftest import DEMO_DIR, LLAMA_SPEC, ROOT, Runner, clean_env
 
 # Every module under bakegen/commands/ is a verb, except the helpers they share.
-VERBS = sorted(p.stem for p in (ROOT / "bakegen" / "commands").glob("*.py") if p.stem not in {"__init__", "common"})
+VERBS = sorted([*(p.stem for p in (ROOT / "bakegen" / "commands").glob("*.py") if p.stem not in {"__init__", "common"}), "init"])
 
 
 def test_help_lists_every_command(bakegen: Runner) -> None:
@@ -29,9 +30,10 @@ def test_help_lists_every_command(bakegen: Runner) -> None:
 def test_every_command_has_help_and_is_dispatched(bakegen: Runner, verb: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert bakegen(verb, "--help").returncode == 0
     calls: list[tuple[object, ...]] = []
-    monkeypatch.setattr(f"bakegen.commands.{verb}.run", lambda *args, **kwargs: calls.append(args) or 0)
-    assert main([verb]) == 0
-    assert len(calls) == 1 and isinstance(calls[0][0], SpecOptions)
+    module = "bakegen.init.run_init" if verb == "init" else f"bakegen.commands.{verb}.run"
+    monkeypatch.setattr(module, lambda *args, **kwargs: calls.append(args) or 0)
+    assert main([verb, *(["--from", "digests"] if verb == "merge" else [])]) == 0
+    assert len(calls) == 1 and isinstance(calls[0][0], InitOptions if verb == "init" else SpecOptions)
 
 
 def test_no_namespace_below_main() -> None:

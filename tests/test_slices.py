@@ -16,18 +16,18 @@ def llama() -> BuildPlan:
 
 def test_for_platform_keeps_targets_that_build_it() -> None:
     plan = llama()
-    arm = slices.for_platform(plan, "linux/arm64", platform_tags=True)
+    arm = slices.for_platform(plan, "linux/arm64")
     assert [t.name for t in arm.targets] == ["full-cpu", "light-cpu", "server-cpu", "full-rocm", "light-rocm", "server-rocm"]
     assert all(t.platforms == ("linux/arm64",) for t in arm.targets)
     values = plan.values({"VERSION": "b1"}, environ={})
-    # one per-platform tag, from the first tag that needs no variable: never the -b1 one
-    assert arm.resolved_tags(arm.targets[0], values) == ["ghcr.io/ggml-org/llama.cpp:full-arm64"]
+    # a per-platform slice keeps the final tags: it is pushed by digest, and only the merge tags it
+    assert arm.resolved_tags(arm.targets[0], values) == ["ghcr.io/ggml-org/llama.cpp:full", "ghcr.io/ggml-org/llama.cpp:full-b1"]
     assert {g.name for g in arm.groups} == {"default", "cpu", "rocm", "full", "light", "server"}
 
 
-def test_for_platform_without_platform_tags_keeps_tags() -> None:
+def test_for_platform_keeps_tags() -> None:
     plan = llama()
-    amd = slices.for_platform(plan, "linux/amd64", platform_tags=False)
+    amd = slices.for_platform(plan, "linux/amd64")
     assert len(amd.targets) == 12
     assert amd.targets[3].tags == plan.targets[3].tags
 

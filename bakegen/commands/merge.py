@@ -17,6 +17,8 @@ from bakegen.errors import EXIT_OK, BakegenError
 from bakegen.output import write_atomic
 from bakegen.steps import DIGESTS_SCHEMA, BuiltImage, MergeStep, execute
 
+MERGED_SCHEMA = "bakegen.merged/v1"
+
 
 def run(
     spec: SpecOptions,
@@ -36,7 +38,8 @@ def run(
     step = MergeStep(plan, values, tuple(images), allow_fewer_platforms=allow_fewer_platforms, builder=builder)
     code, record = execute([step], dry_run=dry_run)
     if code == EXIT_OK and metadata_file and not dry_run:
-        write_atomic(metadata_file, json.dumps({"schema": DIGESTS_SCHEMA, "images": [], "merged": record.merged}, indent=2) + "\n")
+        # The published indexes: what the workflow's attest steps read (one entry per target).
+        write_atomic(metadata_file, json.dumps({"schema": MERGED_SCHEMA, "images": record.merged}, indent=2) + "\n")
     return code
 
 

@@ -666,7 +666,6 @@ def test_a_spec_path_holding_an_expression_is_refused(tmp_path: Path, bakegen: R
 @pytest.mark.docker
 @pytest.mark.registry
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="needs push-by-digest from the lead")
 def test_generated_jobs_run_locally_and_publish_multi_platform_tags(
     tmp_path: Path, bakegen: Runner, demo_rootfs: Path, registry_repository: str
 ) -> None:
