@@ -203,8 +203,3 @@ class BuildPlan:
             else:
                 raise UnknownSelection(name, by_group)
         return [t for t in self.targets if t.name in chosen]
-
-
-def primary_tag(plan: BuildPlan, target: Target) -> Template:
-    """The first tag that needs no variable but the repository (always present), else the first."""
-    return next((tag for tag in target.tags if not plan.tag_conditions(tag)), target.tags[0])

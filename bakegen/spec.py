@@ -399,28 +399,14 @@ class _Builder:
 
     def require_spec_shape(self, root: _Node) -> None:
         """A mapping with at least one of the spec's top-level keys, or an error that quotes nothing."""
-        line, column = root.line, root.column
         if not isinstance(root, _Mapping):
             what = "a list" if isinstance(root, _Sequence) else "a single value"
-            raise _Abort(
-                Diagnostic(
-                    self.shown,
-                    line,
-                    column,
-                    "",
-                    f"the top level of the spec is {what}; expected a mapping with version, image, stages, variants",
-                )
-            )
-        if not any(isinstance(key := _deref(k), _Scalar) and key.text in _top_level_keys() for k, _ in self._pairs(root, ())):
-            raise _Abort(
-                Diagnostic(
-                    self.shown,
-                    line,
-                    column,
-                    "",
-                    "not a bakegen spec: none of its top-level keys is one of version, image, stages, variants",
-                )
-            )
+            problem = f"the top level of the spec is {what}; expected a mapping with version, image, stages, variants"
+        elif not any(isinstance(key := _deref(k), _Scalar) and key.text in _top_level_keys() for k, _ in self._pairs(root, ())):
+            problem = "not a bakegen spec: none of its top-level keys is one of version, image, stages, variants"
+        else:
+            return
+        raise _Abort(Diagnostic(self.shown, root.line, root.column, "", problem))
 
     def build(self, node: _Node, path: SpecPath, depth: int) -> Any:
         self._count(node)

@@ -66,7 +66,7 @@ def push_by_digest(image_id: str, repository: str, annotations: dict[str, str] |
             "schemaVersion": 2,
             "mediaType": MANIFEST_TYPE,
             "config": _upload(base, name, config, "application/vnd.oci.image.config.v1+json"),
-            "layers": [_upload_file(base, name, path, "application/vnd.oci.image.layer.v1.tar+gzip") for path in layers],
+            "layers": [_upload(base, name, path.read_bytes(), "application/vnd.oci.image.layer.v1.tar+gzip") for path in layers],
         }
         if annotations:
             manifest["annotations"] = dict(sorted(annotations.items()))
@@ -76,16 +76,6 @@ def push_by_digest(image_id: str, repository: str, annotations: dict[str, str] |
         return digest
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def raw_manifest(reference: str) -> bytes | None:
-    """The manifest (or index) a tag or digest points to, exactly as stored; None when there is none."""
-    repository, _, ref = reference.rpartition("@") if "@" in reference else reference.rpartition(":")
-    base, name = split_repository(repository)
-    try:
-        return _request("GET", f"{base}/v2/{name}/manifests/{ref}", None, {"Accept": ACCEPT})
-    except _NotFound:
-        return None
 
 
 class _NotFound(Exception):
@@ -105,10 +95,6 @@ def _upload(base: str, name: str, data: bytes, media_type: str) -> dict[str, Any
         location = _start_upload(base, name)
         _request("PUT", _with_digest(location, digest), data, {"Content-Type": "application/octet-stream"})
     return {"mediaType": media_type, "digest": digest, "size": len(data)}
-
-
-def _upload_file(base: str, name: str, path: Path, media_type: str) -> dict[str, Any]:
-    return _upload(base, name, path.read_bytes(), media_type)
 
 
 def _exists(base: str, name: str, digest: str) -> bool:
