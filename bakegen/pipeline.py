@@ -9,6 +9,7 @@ from bakegen.errors import BakegenError, Diagnostic
 from bakegen.model import BuildPlan
 from bakegen.planner import build_plan
 from bakegen.spec import Spec, load_spec
+from bakegen.validation import semantic_problems
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ def compile_spec(path: str, *, strict: bool = False) -> Compiled:
     """Load, resolve and check a spec. Raises BakegenError with every error (and, with strict, every warning)."""
     spec = load_spec(path)
     plan, problems = build_plan(spec)
-    problems = sorted(problems, key=lambda d: (d.line, d.column)) + dockerfile_problems(spec, plan)
+    problems = sorted(problems + semantic_problems(spec, plan), key=lambda d: (d.line, d.column)) + dockerfile_problems(spec, plan)
     errors = [p for p in problems if p.severity == "error" or strict]
     if errors:
         # Under --strict a warning fails the run, so it is printed as the error it has become.
