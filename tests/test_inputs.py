@@ -258,6 +258,12 @@ def test_dockerfile_outside_the_context(tmp_path: Path, context: Path) -> None:
     before = digest(context, dockerfile=outside)
     outside.write_text(DOCKERFILE + "LABEL y=2\n")
     assert digest(context, dockerfile=outside) != before
+    # Its own ignore file, beside it and outside the context, counts too.
+    own_ignore = outside.with_name("app.Dockerfile.dockerignore")
+    own_ignore.write_text("# only a comment\n")
+    before = digest(context, dockerfile=outside)
+    own_ignore.write_text("# another comment\n")
+    assert digest(context, dockerfile=outside) != before
 
 
 def test_dockerfile_specific_ignore_file_wins(context: Path) -> None:
@@ -284,8 +290,13 @@ RUN --mount=type=cache,target=/root/.cache \\
     --mount=type=bind,from=${TOOLS},source=/bin,target=/tools \\
     make
 RUN cat <<EOF > /notes
-FROM heredoc-body:1
+a heredoc's lines are not instructions
+COPY --from=heredoc-body:1 / /
 EOF
+COPY <<-"END" /more
+	line one
+	COPY --from=heredoc-body:2 / /
+	END
 FROM ubuntu:$UBUNTU_VERSION AS base
 FROM base AS full
 COPY --from=build /app /app
@@ -370,6 +381,12 @@ def test_unknown_stage_is_one_line_naming_the_stages() -> None:
     with pytest.raises(BakegenError) as raised:
         base_image_references(MULTI_STAGE, "server", {}, source="app/Dockerfile")
     assert str(raised.value) == "app/Dockerfile: no stage 'server' (stages: build, base, full, light, unused)"
+
+
+def test_continuation_lines_keep_their_indentation_as_in_buildkit() -> None:
+    # BuildKit joins `FROM img:\` and `  2` into `FROM img:  2`: two words, an error (checked against buildx 0.13).
+    with pytest.raises(BakegenError, match=r"^Dockerfile:1:1: FROM needs IMAGE \[AS NAME\], got 'img:  2'$"):
+        base_image_references("FROM img:\\\n  2\n", "", {})
 
 
 def test_a_from_that_expands_to_nothing_is_an_error() -> None:
