@@ -41,9 +41,10 @@ def parse_platform(platform: str) -> tuple[str, str, str]:
     return normalized_platform(os_name, architecture, variant)
 
 
-def resolve_base_images(refs: list[str], platform: str) -> dict[str, str]:
+def resolve_base_images(refs: list[str], platform: str, *, local_engine: bool = True) -> dict[str, str]:
     """Each reference's identity for `platform`: local image ID first, then the registry's manifest digest.
-    A reference found nowhere (or not for this platform) raises EngineError."""
+    A reference found nowhere (or not for this platform) raises EngineError. `local_engine=False` for
+    builders that cannot see the engine's images (a `docker-container` builder pulls every base image)."""
     unique = list(dict.fromkeys(refs))
     identities: dict[str, str] = {}
     lookups: list[str] = []
@@ -54,7 +55,8 @@ def resolve_base_images(refs: list[str], platform: str) -> dict[str, str]:
             identities[ref] = ref.rsplit("@", 1)[1]
         else:
             lookups.append(ref)
-    identities.update(local_image_ids(lookups, platform))
+    if local_engine:
+        identities.update(local_image_ids(lookups, platform))
     remote = [ref for ref in lookups if ref not in identities]
     if remote:
         with ThreadPoolExecutor(max_workers=min(4, len(remote))) as pool:

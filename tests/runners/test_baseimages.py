@@ -102,6 +102,9 @@ def test_a_local_image_of_another_platform_is_not_the_base(monkeypatch: pytest.M
     monkeypatch.setattr(baseimages, "_docker", fake)
     assert resolve_base_images(["a:1"], "linux/amd64") == {"a:1": "sha256:remote"}
     assert resolve_base_images(["a:1"], "linux/arm64") == {"a:1": "sha256:local"}
+    fake.calls.clear()
+    assert resolve_base_images(["a:1"], "linux/arm64", local_engine=False) == {"a:1": "sha256:remote"}
+    assert [call[:2] for call in fake.calls] == [("buildx", "imagetools")]
 
 
 def test_an_engine_that_does_not_answer_is_an_engine_error(monkeypatch: pytest.MonkeyPatch) -> None:
