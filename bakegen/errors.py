@@ -51,3 +51,20 @@ class EngineError(Exception):
     def __init__(self, message: str) -> None:
         self.message = " ".join(message.split()) or "docker failed"
         super().__init__(self.message)
+
+
+def printable(text: str) -> str:
+    """`text` safe on one line of a terminal or inside a one-line comment: the bytes of a file name
+    that is not UTF-8 (surrogate escapes) as \\xNN, control, format and line-separator characters
+    as \\n, \\x1b, \\u2028. Printable text, non-ASCII letters included, stays as it is."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if 0xDC80 <= ord(ch) <= 0xDCFF:  # os.fsdecode's surrogateescape of a byte >= 0x80
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)

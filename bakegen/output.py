@@ -2,7 +2,7 @@
 
 Every failure to write is one line, `bakegen: PATH: reason` (exit 2), never a traceback; paths
 are shown with undecodable bytes and control characters escaped, so a file name cannot forge
-output lines or break out of a generated file's header comment (`comment_text`).
+output lines or break out of a generated file's header comment (`errors.printable`).
 """
 
 from __future__ import annotations
@@ -14,31 +14,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bakegen.errors import EXIT_FAILED, EXIT_OK, BakegenError
-
-
-def comment_text(text: str) -> str:
-    """`text` safe on one line of a terminal or inside a one-line comment: the bytes of a file name
-    that is not UTF-8 (surrogate escapes) as \\xNN, control, format and line-separator characters
-    as \\n, \\x1b, \\u2028. Printable text, non-ASCII letters included, stays as it is."""
-    if text.isprintable():
-        return text
-    out = []
-    for ch in text:
-        if 0xDC80 <= ord(ch) <= 0xDCFF:  # os.fsdecode's surrogateescape of a byte >= 0x80
-            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            out.append(ch.encode("unicode_escape").decode("ascii"))
-    return "".join(out)
+from bakegen.errors import EXIT_FAILED, EXIT_OK, BakegenError, printable
 
 
 def write_atomic(path: Path, text: str) -> None:
     """Write to a temporary file beside `path`, then rename: readers never see half a file.
     A symlink is written through (its target is replaced, the link stays); anything but a
     regular file (a device, a FIFO, a directory) is refused rather than replaced."""
-    shown = comment_text(str(path))
+    shown = printable(str(path))
     target = _write_target(path)
     try:
         mode = target.stat().st_mode
@@ -81,7 +64,7 @@ def _write_target(path: Path) -> Path:
     except FileNotFoundError:
         return Path(os.path.realpath(path))
     except (OSError, RuntimeError):  # a loop: RuntimeError before Python 3.13, OSError (ELOOP) after
-        raise BakegenError(f"{comment_text(str(path))}: cannot write: a symlink loop") from None
+        raise BakegenError(f"{printable(str(path))}: cannot write: a symlink loop") from None
 
 
 def _directory_problem(directory: Path, exc: OSError) -> str:
@@ -89,14 +72,14 @@ def _directory_problem(directory: Path, exc: OSError) -> str:
     for ancestor in (directory, *directory.parents):
         if ancestor.exists() or ancestor.is_symlink():
             if not ancestor.is_dir():
-                return f"{comment_text(str(ancestor))} is not a directory"
+                return f"{printable(str(ancestor))} is not a directory"
             break
-    return f"cannot create a file in {comment_text(str(directory))}: {exc.strerror or exc}"
+    return f"cannot create a file in {printable(str(directory))}: {exc.strerror or exc}"
 
 
 def stale_diff(path: Path, text: str) -> str | None:
     """A unified diff from the file on disk to `text`, or None when they are the same."""
-    shown = comment_text(str(path))
+    shown = printable(str(path))
     try:
         if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or /dev/zero would never finish reading
             raise BakegenError(f"{shown}: not a regular file; --check compares with a regular file")
@@ -123,9 +106,9 @@ def emit(text: str, output: str, *, check: bool, regenerate: str, exit_code: boo
         sys.stdout.write(text)
         return EXIT_OK
     path = Path(output)
-    shown = comment_text(output)
+    shown = printable(output)
     if check and not path.exists():
-        print(f"{shown}: missing; regenerate with: {comment_text(regenerate)}", file=sys.stderr)
+        print(f"{shown}: missing; regenerate with: {printable(regenerate)}", file=sys.stderr)
         return EXIT_FAILED
     if exit_code and stale_diff(path, text) is None:
         print(f"{shown} is up to date", file=sys.stderr)
@@ -136,7 +119,7 @@ def emit(text: str, output: str, *, check: bool, regenerate: str, exit_code: boo
             print(f"{shown} is up to date")
             return EXIT_OK
         sys.stdout.write(diff)
-        print(f"{shown} is stale; regenerate with: {comment_text(regenerate)}", file=sys.stderr)
+        print(f"{shown} is stale; regenerate with: {printable(regenerate)}", file=sys.stderr)
         return EXIT_FAILED
     write_atomic(path, text)
     print(f"wrote {shown}", file=sys.stderr)

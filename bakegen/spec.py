@@ -37,7 +37,7 @@ from yaml.constructor import SafeConstructor
 
 from bakegen import resources
 from bakegen.cache import cache_key, remember, remembered
-from bakegen.errors import BakegenError, Diagnostic, Severity
+from bakegen.errors import BakegenError, Diagnostic, Severity, printable
 
 DEFAULT_SPEC = "bakegen.yaml"
 
@@ -115,13 +115,7 @@ def display_path(path: str | os.PathLike[str]) -> str:
     cannot be encoded for printing), and a newline or an escape sequence in a file name must
     not forge or recolour the lines around it.
     """
-    return _printable(os.fsencode(path).decode("utf-8", "backslashreplace"))
-
-
-def _printable(text: str) -> str:
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    return printable(os.fsdecode(path))
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -542,7 +536,7 @@ def _unsupported_tag(tag: str) -> str:
         if tag in (f"{_YAML}binary", _TIMESTAMP)
         else "a spec holds only text, numbers, booleans, null, lists and mappings"
     )
-    return f"unsupported YAML tag {_shorten(_printable(shown))}; {hint}"
+    return f"unsupported YAML tag {_shorten(printable(shown))}; {hint}"
 
 
 def _shorten(text: str, limit: int = 80) -> str:

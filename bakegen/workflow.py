@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from bakegen import __version__
-from bakegen.errors import BakegenError, Diagnostic
+from bakegen.errors import BakegenError, Diagnostic, printable
 from bakegen.model import BuildPlan, Target
 from bakegen.platforms import platform_suffix
 from bakegen.slices import platforms_of
@@ -469,7 +469,8 @@ def _login_step(registry: str, condition: str | None) -> dict[str, Any]:
 def _header(plan: BuildPlan, output: str | None) -> str:
     root = repo_root(output)
     spec = os.path.relpath(Path(plan.spec_path).resolve(), root.resolve())
-    out = os.path.relpath(Path(output).resolve(), root.resolve()) if output else ".github/workflows/docker.yml"
+    out = os.path.relpath(os.path.realpath(output), root.resolve()) if output else ".github/workflows/docker.yml"
+    spec, out = printable(spec), printable(out)
     return f"{GENERATED_MARK} from {spec}. Do not edit: change the spec, then regenerate with\n#   bakegen workflow -f {spec} -o {out}\n"
 
 
@@ -490,7 +491,7 @@ def _actionlint_config(header: str, labels: tuple[str, ...]) -> str:
 def repo_root(output: str | None) -> Path:
     """The repository a workflow belongs to: the folder holding .github/workflows/, else the cwd."""
     if output:
-        path = Path(output).resolve()
+        path = Path(os.path.realpath(output))  # never raises: a symlink loop is reported when written
         if path.parent.name == "workflows" and path.parent.parent.name == ".github":
             return path.parent.parent.parent
     return Path.cwd()
@@ -501,7 +502,8 @@ def actionlint_config_path(output: str | None) -> Path | None:
     if not output:
         return None
     path = Path(output)
-    if path.resolve().parent.name != "workflows" or path.resolve().parent.parent.name != ".github":
+    real = Path(os.path.realpath(output))
+    if real.parent.name != "workflows" or real.parent.parent.name != ".github":
         return None
     return path.parent.parent / "actionlint.yaml"
 

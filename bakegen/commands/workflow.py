@@ -9,6 +9,7 @@ from pathlib import Path
 from bakegen import report
 from bakegen.commands.common import SpecOptions, load
 from bakegen.output import emit
+from bakegen.spec import display_path
 from bakegen.workflow import actionlint_config_path, foreign_actionlint_config, generate_workflow, is_bakegen_checkout, repo_root
 
 DEFAULT_OUTPUT = ".github/workflows/docker.yml"
@@ -22,7 +23,7 @@ def run(spec: SpecOptions, *, output: str | None, check: bool) -> int:
     spec_in_repo = os.path.relpath(Path(spec.path).resolve(), root.resolve())
     generated = generate_workflow(compiled.plan, spec_in_repo, target, bakegen_checkout=is_bakegen_checkout(root))
     for warning in generated.warnings:
-        report.progress(f"{spec.path}: warning: {warning}")
+        report.progress(f"{display_path(spec.path)}: warning: {warning}")
     regenerate = f"bakegen workflow -f {spec.path} -o {output}"
     code = emit(generated.workflow, output, check=check, regenerate=regenerate)
     config = actionlint_config_path(target)
@@ -33,7 +34,7 @@ def run(spec: SpecOptions, *, output: str | None, check: bool) -> int:
         # Never overwrite a configuration someone wrote; say what it needs instead.
         labels = ", ".join(generated.actionlint_labels) or "(none)"
         report.progress(
-            f"{foreign}: warning: not written by bakegen, so left alone; its self-hosted-runner labels should include: {labels}"
+            f"{display_path(foreign)}: warning: not written by bakegen, so left alone; its self-hosted-runner labels should include: {labels}"
         )
         return code
     return max(code, emit(generated.actionlint_config, str(config), check=check, regenerate=regenerate))
