@@ -17,9 +17,10 @@ def dockerfile_problems(spec: Spec, plan: BuildPlan) -> list[Diagnostic]:
     problems: list[Diagnostic] = []
     parsed: dict[str, DockerfileInfo | None] = {}
     missing: list[str] = []
-    consumed: dict[tuple[str, str, str], bool] = {}
+    consumed: dict[tuple[str, str, str, str], bool] = {}
     for target in plan.targets:
-        vpath = ("variants", target.variant, "dockerfile")
+        owner: tuple[str, ...] = ("variants", target.variant) + (("platform-sources", target.source) if target.source else ())
+        vpath = (*owner, "dockerfile")
         if target.dockerfile not in parsed:
             path = Path(spec.directory, target.context, target.dockerfile)
             parsed[target.dockerfile] = parse_dockerfile(path) if path.is_file() else None
@@ -28,19 +29,21 @@ def dockerfile_problems(spec: Spec, plan: BuildPlan) -> list[Diagnostic]:
         info = parsed[target.dockerfile]
         if info is None:
             continue
-        if target.stage.lower() not in info.stages:
+        if target.bake_target.lower() not in info.stages:
             stages = ", ".join(info.stages) or "no named stages"
-            problems.append(spec.diagnostic(vpath, f"{target.dockerfile} has no stage {target.stage!r} (it defines: {stages})"))
+            problems.append(spec.diagnostic(vpath, f"{target.dockerfile} has no stage {target.bake_target!r} (it defines: {stages})"))
             continue  # with no such stage, every ARG would look unused
         for name, _ in target.args:
             # An arg is given to every stage of a variant; it is unused only if none of them reads it.
-            key = (target.variant, target.dockerfile, name)
-            consumed[key] = consumed.get(key, False) or info.declares(target.stage, name)
-    for (variant, dockerfile, name), used in consumed.items():
+            key = (target.variant, target.source, target.dockerfile, name)
+            consumed[key] = consumed.get(key, False) or info.declares(target.bake_target, name)
+    for (variant, source, dockerfile, name), used in consumed.items():
         if not used:
-            where: tuple[str, ...] = ("variants", variant, "args", name)
-            if where not in spec.value_marks:
-                where = ("args", name)
+            # The innermost place the arg is given: the platform source, the variant, the top level.
+            candidates: list[tuple[str, ...]] = [("variants", variant, "args", name), ("args", name)]
+            if source:
+                candidates.insert(0, ("variants", variant, "platform-sources", source, "args", name))
+            where = next((c for c in candidates if c in spec.value_marks), candidates[-1])
             problems.append(
                 spec.diagnostic(
                     where,

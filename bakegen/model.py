@@ -116,6 +116,19 @@ class Target:
     export_cache: bool = True
     checks: tuple[SmokeCheck, ...] = ()
     free_disk: bool = False
+    source: str = ""  # "" for the variant's own Dockerfile, else the name of the platform source it builds
+    dockerfile_target: str = ""  # the Dockerfile stage bake builds, where it is not named like `stage`
+
+    @property
+    def bake_target(self) -> str:
+        """The Dockerfile stage (bake's `target`)."""
+        return self.dockerfile_target or self.stage
+
+    @property
+    def tag_owner(self) -> str:
+        """The target whose tags this one's images join: a platform source's images are published
+        in one manifest list with the variant's own (STAGE-VARIANT)."""
+        return f"{self.stage}-{self.variant}" if self.source else self.name
 
 
 @dataclass(frozen=True)
@@ -128,7 +141,11 @@ class Group:
 @dataclass(frozen=True)
 class WorkflowSettings:
     name: str = "Publish Docker images"
-    runners: tuple[tuple[str, str], ...] = (("linux/amd64", "ubuntu-24.04"), ("linux/arm64", "ubuntu-24.04-arm"))
+    runners: tuple[tuple[str, str], ...] = (
+        ("linux/amd64", "ubuntu-24.04"),
+        ("linux/arm64", "ubuntu-24.04-arm"),
+        ("linux/s390x", "ubuntu-24.04-s390x"),  # IBM's native runners, as llama.cpp uses
+    )
     schedule: str | None = "12 4 * * *"
     tag_patterns: tuple[str, ...] = ("b*",)
     version_variable: str = "VERSION"
@@ -145,7 +162,9 @@ class WorkflowSettings:
 
     def python_setup(self, runner: str) -> str:
         """How a runner gets Python: actions/setup-python, Debian packages, or the Python it has."""
-        return dict(self.python).get(runner, "setup-python")
+        # actions/setup-python has no builds for s390x (or ppc64le): Debian's Python there.
+        default = "apt" if runner.endswith(("-s390x", "-ppc64le")) else "setup-python"
+        return dict(self.python).get(runner, default)
 
 
 @dataclass(frozen=True)
@@ -202,4 +221,9 @@ class BuildPlan:
                 chosen.update(by_group[name].targets)
             else:
                 raise UnknownSelection(name, by_group)
-        return [t for t in self.targets if t.name in chosen]
+        # A tag is one manifest list of every platform: choosing it chooses its platform sources too.
+        return [t for t in self.targets if t.name in chosen or t.tag_owner in chosen]
+
+    def tag_members(self, owner: str) -> list[Target]:
+        """The targets whose images are published together under `owner`'s tags."""
+        return [t for t in self.targets if t.tag_owner == owner]

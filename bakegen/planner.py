@@ -10,6 +10,7 @@ from __future__ import annotations
 import string
 import unicodedata
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from bakegen.errors import Diagnostic
@@ -62,25 +63,39 @@ class _PlanBuilder:
                     self.error((*vpath, "platforms", index), problem)
             suffixes = [vdata.get("suffix", f"-{variant}"), *vdata.get("aliases", [])]
             labels = {**data.get("labels", {}), **vdata.get("labels", {})}
+            sources = self._platform_sources(variant, vdata, args, platforms, variant_stages)
             for stage in (s for s in stages if s in variant_stages):
                 builtins = {"stage": stage, "variant": variant}
-                targets.append(
-                    Target(
-                        name=f"{stage}-{variant}",
-                        variant=variant,
-                        stage=stage,
-                        context=context,
-                        dockerfile=vdata["dockerfile"],
-                        platforms=tuple(platforms),
-                        args=tuple(sorted(args.items())),
-                        tags=tuple(self._tags(builtins, suffixes, repo_var)),
-                        labels=tuple(sorted(labels.items())),
-                        annotations=tuple(f"{k}={v}" for k, v in sorted(data.get("annotations", {}).items())),
-                        cache=self._cache(builtins, repo_var),
-                        checks=self._checks(stage, variant),
-                        free_disk=bool(vdata.get("free-disk", False)),
-                    )
+                primary = Target(
+                    name=f"{stage}-{variant}",
+                    variant=variant,
+                    stage=stage,
+                    context=context,
+                    dockerfile=vdata["dockerfile"],
+                    platforms=tuple(platforms),
+                    args=tuple(sorted(args.items())),
+                    tags=tuple(self._tags(builtins, suffixes, repo_var)),
+                    labels=tuple(sorted(labels.items())),
+                    annotations=tuple(f"{k}={v}" for k, v in sorted(data.get("annotations", {}).items())),
+                    cache=self._cache(builtins, repo_var),
+                    checks=self._checks(stage, variant),
+                    free_disk=bool(vdata.get("free-disk", False)),
                 )
+                targets.append(primary)
+                # Each platform source: the same tags, labels and checks, its own Dockerfile, platforms and args.
+                for name, source in sources.items():
+                    targets.append(
+                        replace(
+                            primary,
+                            name=f"{stage}-{variant}-{name}",
+                            dockerfile=source["dockerfile"],
+                            platforms=tuple(source["platforms"]),
+                            args=tuple(sorted(source["args"].items())),
+                            source=name,
+                            dockerfile_target=source.get("targets", {}).get(stage, ""),
+                            cache=self._cache({**builtins, "variant": f"{variant}-{name}"}, repo_var),
+                        )
+                    )
         groups = self._groups(targets, stages)
         self._check_duplicate_tags(targets)
         self._check_unknown_check_stages(stages)
@@ -134,6 +149,31 @@ class _PlanBuilder:
                 continue
             resolved[name] = (Var(variable),)
         return resolved
+
+    def _platform_sources(
+        self, variant: str, vdata: dict[str, Any], args: dict[str, Template], platforms: list[str], stages: list[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The variant's platform sources, each with its args merged over the variant's; a platform
+        may come from one Dockerfile only, or two images would claim one place in the manifest list."""
+        built_from = dict.fromkeys(platforms, "the variant's own dockerfile")
+        sources: dict[str, dict[str, Any]] = {}
+        for name, source in vdata.get("platform-sources", {}).items():
+            spath: SpecPath = ("variants", variant, "platform-sources", name)
+            for index, platform in enumerate(source["platforms"]):
+                problem = platform_problem(platform)
+                if problem:
+                    self.error((*spath, "platforms", index), problem)
+                elif platform in built_from:
+                    self.error((*spath, "platforms", index), f"{platform} is already built from {built_from[platform]}")
+                built_from.setdefault(platform, f"platform source {name!r}")
+            for stage in source.get("targets", {}):
+                if stage not in stages:
+                    self.error(
+                        (*spath, "targets", stage), f"{stage!r} is not a stage of variant {variant!r} ({', '.join(stages)})", key=True
+                    )
+            merged = {**args, **self._args(source.get("args", {}), (*spath, "args"))}
+            sources[name] = {**source, "args": merged}
+        return sources
 
     # -- templates --
 
@@ -282,13 +322,13 @@ class _PlanBuilder:
         owner: dict[Template, str] = {}
         for target in targets:
             for tag in target.tags:
-                if tag in owner and owner[tag] != target.name:
+                if tag in owner and owner[tag] != target.tag_owner:
                     self.error(
                         ("variants", target.variant),
                         f"tag {shown(tag)} is given to both {owner[tag]} and {target.name}; make the tag templates or variant suffixes distinct",
                         key=True,
                     )
-                owner.setdefault(tag, target.name)
+                owner.setdefault(tag, target.tag_owner)
 
     def _check_nfc(self, value: Any, path: SpecPath) -> None:
         # HCL (and so buildx) normalises every string to Unicode NFC; a string that is not

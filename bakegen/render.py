@@ -133,7 +133,7 @@ def render_json(plan: BuildPlan, output: str | None = None) -> str:
         body: dict[str, Any] = {
             "context": escape_template_markers(t.context),
             "dockerfile": escape_template_markers(t.dockerfile),
-            "target": escape_template_markers(t.stage),
+            "target": escape_template_markers(t.bake_target),
             "platforms": [escape_template_markers(p) for p in t.platforms],
         }
         if t.args:
@@ -173,7 +173,7 @@ def resolved_target(plan: BuildPlan, target: Target, values: Mapping[str, str]) 
         body["cache-from"] = [resolve(target.cache.source(), values)]
         if target.export_cache:
             body["cache-to"] = [resolve(target.cache.destination(), values)]
-    body["target"] = target.stage
+    body["target"] = target.bake_target
     body["platforms"] = list(target.platforms)
     return body
 

@@ -55,7 +55,14 @@ def plan_table(plan: BuildPlan, values: dict[str, str], names: Sequence[str]) ->
     for target in plan.select(names):
         args = " ".join(f"{name}={resolve(v, values)}" for name, v in target.args)
         rows.append(
-            (target.name, target.dockerfile, target.stage, ",".join(target.platforms), short_tags(plan.resolved_tags(target, values)), args)
+            (
+                target.name,
+                target.dockerfile,
+                target.bake_target,
+                ",".join(target.platforms),
+                short_tags(plan.resolved_tags(target, values)),
+                args,
+            )
         )
     lines = format_table(rows).splitlines()
     lines.append(

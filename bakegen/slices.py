@@ -35,11 +35,17 @@ def for_platform(plan: BuildPlan, platform: str) -> BuildPlan:
 
 
 def for_native(plan: BuildPlan, native: str) -> BuildPlan:
-    """Each multi-platform target narrowed to the native platform (or its first), as `docker build` does."""
-    targets = tuple(
-        replace(t, platforms=(native if native in t.platforms else t.platforms[0],)) if len(t.platforms) > 1 else t for t in plan.targets
-    )
-    return replace(plan, targets=targets)
+    """One image per published tag, as `docker build` makes: each target narrowed to the native
+    platform (or its first). Of the targets whose images share tags (platform sources), only the
+    one that builds that platform stays."""
+    chosen: dict[str, str] = {}
+    for target in plan.targets:
+        if native in target.platforms:
+            chosen[target.tag_owner] = native
+        else:
+            chosen.setdefault(target.tag_owner, target.platforms[0])
+    targets = [replace(t, platforms=(chosen[t.tag_owner],)) for t in plan.targets if chosen[t.tag_owner] in t.platforms]
+    return replace(only(plan, targets), targets=tuple(targets))
 
 
 def without_cache_export(plan: BuildPlan) -> BuildPlan:

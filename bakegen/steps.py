@@ -316,10 +316,12 @@ class MergeStep:
         """(target, final tags, its per-platform images) for every target of the plan that has images."""
         images = list(self.sources) or [b for b in record.built.values() if b.digest]
         out = []
-        for target in self.plan.targets:
-            mine = [b for b in images if b.target == target.name]
+        # One list per tag owner: a platform source's images join its owner's (their tags are the same).
+        for owner in dict.fromkeys(t.tag_owner for t in self.plan.targets):
+            members = self.plan.tag_members(owner)
+            mine = [b for b in images if b.target in {t.name for t in members}]
             if mine:
-                out.append((target.name, self.plan.resolved_tags(target, self.values), mine))
+                out.append((owner, self.plan.resolved_tags(members[0], self.values), mine))
         return out
 
     def describe(self, record: RunRecord) -> str:
@@ -334,10 +336,9 @@ class MergeStep:
 
     def run(self, record: RunRecord) -> int:
         groups = self.groups(record)
-        by_target = {t.name: t for t in self.plan.targets}
         for name, tags, images in groups:  # every check first: nothing is published when one fails
             have = {p for b in images for p in b.platform.split(",")}
-            lacking = [p for p in by_target[name].platforms if p not in have]
+            lacking = [p for t in self.plan.tag_members(name) for p in t.platforms if p not in have]
             if lacking and not self.allow_fewer_platforms:
                 report.progress(
                     f"bakegen: {name}: no image for {', '.join(lacking)}; refusing to publish {tags[0]} without them (--allow-fewer-platforms)"

@@ -288,7 +288,7 @@ def generate_workflow(plan: BuildPlan, spec_in_repo: str, output: str | None, *,
         build_env |= {"BAKEGEN_CACHE_FROM": "${{ matrix.cache-from }}", "BAKEGEN_CACHE_TO": "${{ matrix.cache-to }}"}
 
     merge_runner = settings.runner("linux/amd64")
-    targets = [t.name for t in plan.targets]
+    targets = list(dict.fromkeys(t.tag_owner for t in plan.targets))  # what merge publishes: one list per owner
     merge_steps: list[dict[str, Any]] = [
         *_setup_steps([settings.python_setup(merge_runner)], install, per_entry=False),
         _login_step(plan.registry, None),  # the whole job runs only where it may publish

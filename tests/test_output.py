@@ -116,7 +116,9 @@ BAD_OUTPUTS: dict[str, Callable[[Path], tuple[str, str]]] = {
 }
 
 
-UNWRITABLE = [pytest.param(command, make, id=f"{command}-{name}") for command in ("render", "workflow") for name, make in BAD_OUTPUTS.items()]
+UNWRITABLE = [
+    pytest.param(command, make, id=f"{command}-{name}") for command in ("render", "workflow") for name, make in BAD_OUTPUTS.items()
+]
 
 
 @pytest.mark.parametrize(("command", "make"), UNWRITABLE)

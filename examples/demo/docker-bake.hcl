@@ -30,12 +30,12 @@ variable "MUSA_VERSION" {
 
 # Every image of the matrix.
 group "default" {
-  targets = ["full-cpu", "light-cpu", "server-cpu", "full-cuda", "light-cuda", "server-cuda", "full-rocm", "light-rocm", "server-rocm", "full-musa", "light-musa", "server-musa"]
+  targets = ["full-cpu", "full-cpu-s390x", "light-cpu", "light-cpu-s390x", "server-cpu", "server-cpu-s390x", "full-cuda", "light-cuda", "server-cuda", "full-rocm", "light-rocm", "server-rocm", "full-musa", "light-musa", "server-musa"]
 }
 
 # Every stage of the cpu variant.
 group "cpu" {
-  targets = ["full-cpu", "light-cpu", "server-cpu"]
+  targets = ["full-cpu", "full-cpu-s390x", "light-cpu", "light-cpu-s390x", "server-cpu", "server-cpu-s390x"]
 }
 
 # Every stage of the cuda variant.
@@ -55,17 +55,17 @@ group "musa" {
 
 # The full stage of every variant.
 group "full" {
-  targets = ["full-cpu", "full-cuda", "full-rocm", "full-musa"]
+  targets = ["full-cpu", "full-cpu-s390x", "full-cuda", "full-rocm", "full-musa"]
 }
 
 # The light stage of every variant.
 group "light" {
-  targets = ["light-cpu", "light-cuda", "light-rocm", "light-musa"]
+  targets = ["light-cpu", "light-cpu-s390x", "light-cuda", "light-rocm", "light-musa"]
 }
 
 # The server stage of every variant.
 group "server" {
-  targets = ["server-cpu", "server-cuda", "server-rocm", "server-musa"]
+  targets = ["server-cpu", "server-cpu-s390x", "server-cuda", "server-rocm", "server-musa"]
 }
 
 target "full-cpu" {
@@ -73,6 +73,21 @@ target "full-cpu" {
   dockerfile = ".devops/cpu.Dockerfile"
   target     = "full"
   platforms  = ["linux/amd64", "linux/arm64"]
+  tags = [
+    "${REPO}:full",
+    notequal("", VERSION) ? "${REPO}:full-${VERSION}" : "",
+  ]
+  labels = {
+    "org.opencontainers.image.description" = "bakegen demo image (busybox stand-in for llama.cpp)"
+    "org.opencontainers.image.source" = "https://example.invalid/bakegen-demo"
+  }
+}
+
+target "full-cpu-s390x" {
+  context    = "."
+  dockerfile = ".devops/s390x.Dockerfile"
+  target     = "full"
+  platforms  = ["linux/s390x"]
   tags = [
     "${REPO}:full",
     notequal("", VERSION) ? "${REPO}:full-${VERSION}" : "",
@@ -98,11 +113,41 @@ target "light-cpu" {
   }
 }
 
+target "light-cpu-s390x" {
+  context    = "."
+  dockerfile = ".devops/s390x.Dockerfile"
+  target     = "light"
+  platforms  = ["linux/s390x"]
+  tags = [
+    "${REPO}:light",
+    notequal("", VERSION) ? "${REPO}:light-${VERSION}" : "",
+  ]
+  labels = {
+    "org.opencontainers.image.description" = "bakegen demo image (busybox stand-in for llama.cpp)"
+    "org.opencontainers.image.source" = "https://example.invalid/bakegen-demo"
+  }
+}
+
 target "server-cpu" {
   context    = "."
   dockerfile = ".devops/cpu.Dockerfile"
   target     = "server"
   platforms  = ["linux/amd64", "linux/arm64"]
+  tags = [
+    "${REPO}:server",
+    notequal("", VERSION) ? "${REPO}:server-${VERSION}" : "",
+  ]
+  labels = {
+    "org.opencontainers.image.description" = "bakegen demo image (busybox stand-in for llama.cpp)"
+    "org.opencontainers.image.source" = "https://example.invalid/bakegen-demo"
+  }
+}
+
+target "server-cpu-s390x" {
+  context    = "."
+  dockerfile = ".devops/s390x.Dockerfile"
+  target     = "server"
+  platforms  = ["linux/s390x"]
   tags = [
     "${REPO}:server",
     notequal("", VERSION) ? "${REPO}:server-${VERSION}" : "",

@@ -176,10 +176,19 @@ def test_push_split_platforms_puts_every_tag_in_the_registry(
     final = {f"{stage}{suffix}{version}" for stage in ("full", "light", "server") for suffix in ("", "-cuda", "-cuda12", "-rocm", "-musa")
              for version in ("", "-b4567")}  # fmt: skip
     assert registry_tags(repo) == final  # no per-platform handoff tag, ever
-    assert imagetools_platforms(f"{repo}:server-b4567") == ["linux/amd64", "linux/arm64"]
+    # :server holds s390x too, built from the demo's s390x.Dockerfile (a platform source of cpu)
+    assert imagetools_platforms(f"{repo}:server-b4567") == ["linux/amd64", "linux/arm64", "linux/s390x"]
     assert imagetools_platforms(f"{repo}:light-cuda12") == ["linux/amd64"]
     recorded = json.loads(metadata.read_text())
-    assert len(recorded["images"]) == 18 and len(recorded["merged"]) == 12
+    assert len(recorded["images"]) == 21 and len(recorded["merged"]) == 12
+    s390x = next(i for i in recorded["images"] if i["platform"] == "linux/s390x" and i["target"] == "full-cpu-s390x")
+    s390x_config = json.loads(
+        subprocess.run(
+            ["docker", "buildx", "imagetools", "inspect", "--format", "{{json .Image}}", f"{repo}@{s390x['digest']}"],
+            capture_output=True, check=True,
+        ).stdout
+    )  # fmt: skip
+    assert s390x_config["architecture"] == "s390x"
     server = next(m for m in recorded["merged"] if m["target"] == "server-cpu")
     raw = subprocess.run(["docker", "buildx", "imagetools", "inspect", "--raw", f"{repo}:server"], capture_output=True, check=True).stdout
     assert server["digest"] == "sha256:" + hashlib.sha256(raw).hexdigest()
