@@ -7,15 +7,15 @@ argparse: `_dispatch` turns the Namespace into each command's options.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from bakegen import __version__, init
 from bakegen.commands import bake, matrix, merge, plan, render, smoke, validate, workflow
-from bakegen.commands.common import Selection, SpecOptions
+from bakegen.commands.common import SHORTHAND_ARGS, Selection, SpecOptions
 from bakegen.errors import EXIT_FAILED, EXIT_USAGE, BakegenError, EngineError
 from bakegen.spec import DEFAULT_SPEC
 from bakegen.steps import SmokeSettings
@@ -169,17 +169,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _VariableShorthand(argparse.Action):
-    """`--cuda-version V` is `--var CUDA_VERSION=V`: appended to the same list when parsed."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None) -> None:
-        namespace.var = [*(namespace.var or []), (self.const, values)]
-
-
-# Shorthand flags for the ARGs users touch most: flag -> bake variable.
-SHORTHAND_VARIABLES = {"--cuda-version": "CUDA_VERSION", "--cuda-arch": "CUDA_DOCKER_ARCH", "--musa-version": "MUSA_VERSION"}
-
-
 def _add_init_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", nargs="?", default=".", help="where to look for Dockerfiles (default: .)")
     parser.add_argument(
@@ -207,8 +196,20 @@ def _add_init_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_convenience_options(p: argparse.ArgumentParser) -> None:
-    for flag, variable in SHORTHAND_VARIABLES.items():
-        p.add_argument(flag, action=_VariableShorthand, const=variable, dest="var", metavar="VALUE", help=f"same as --var {variable}=VALUE")
+    for flag, arg in SHORTHAND_ARGS.items():
+        p.add_argument(
+            flag,
+            action="append",
+            type=functools.partial(_arg_value, arg),
+            dest="arg_values",
+            default=[],
+            metavar="VALUE",
+            help=f"set the ARG {arg}: the one bake variable that feeds it in the selected targets",
+        )
+
+
+def _arg_value(arg: str, value: str) -> tuple[str, str]:
+    return (arg, value)
 
 
 def _add_smoke_options(p: argparse.ArgumentParser) -> None:
@@ -268,7 +269,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return workflow.run(spec, output=args.output, check=args.check)
     if args.command == "matrix":
         return matrix.run(spec, platform_split=args.platform_split)
-    selection = Selection(tuple(args.names), tuple(args.var))
+    selection = Selection(tuple(args.names), tuple(args.var), tuple(args.arg_values))
     if args.command == "plan":
         return plan.run(spec, selection, as_json=args.json, environ=environ)
     if args.command == "merge":

@@ -224,6 +224,18 @@ class BuildPlan:
         # A tag is one manifest list of every platform: choosing it chooses its platform sources too.
         return [t for t in self.targets if t.name in chosen or t.tag_owner in chosen]
 
+    def variables_feeding(self, arg: str) -> dict[str, list[str]]:
+        """The bake variables that give the Dockerfile ARG `arg` its value, each with the variants it feeds."""
+        feeding: dict[str, list[str]] = {}
+        for target in self.targets:
+            for name, value in target.args:
+                if name == arg:
+                    for variable in template_variables(value):
+                        variants = feeding.setdefault(variable, [])
+                        if target.variant not in variants:
+                            variants.append(target.variant)
+        return feeding
+
     def tag_members(self, owner: str) -> list[Target]:
         """The targets whose images are published together under `owner`'s tags."""
         return [t for t in self.targets if t.tag_owner == owner]

@@ -6,15 +6,16 @@ import json
 from collections.abc import Mapping
 
 from bakegen import report
-from bakegen.commands.common import Selection, SpecOptions, cli_words, load
+from bakegen.commands.common import Selection, SpecOptions, cli_words, load, selected
 from bakegen.errors import EXIT_OK
 from bakegen.render import bake_print
 
 
 def run(spec: SpecOptions, selection: Selection, *, as_json: bool, environ: Mapping[str, str]) -> int:
-    plan = load(spec).plan
+    compiled = load(spec)
+    plan = compiled.plan
+    _, values = selected(compiled, selection, environ)  # bake's --print shows the whole file's groups
     with cli_words(plan):
-        values = plan.values(dict(selection.variables), environ)
         names = list(selection.names)
         if as_json:
             print(json.dumps(bake_print(plan, values, names), indent=2, ensure_ascii=False))

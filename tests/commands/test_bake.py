@@ -148,16 +148,19 @@ def test_shorthand_flag_needs_its_variable(tmp_path: Path, bakegen: Runner, comm
     extra = ["--from", str(tmp_path / "digests.json")] if command == "merge" else []
     refused = bakegen(command, "-f", str(spec), "--musa-version", "rc9", *extra, "full-cpu")
     assert refused.returncode == 2
-    assert refused.stderr.strip().splitlines() == ["bakegen: --var MUSA_VERSION: not a variable of this spec (known: CUDA_VERSION, REPO)"]
+    assert refused.stderr.strip().splitlines() == [
+        "bakegen: --musa-version: none of the selected targets has the ARG MUSA_VERSION; nothing would use the value"
+    ]
     planned = bakegen("plan", "-f", str(spec), "--cuda-version", "12.9.9", "full-cuda")
     assert planned.returncode == 0 and "CUDA_VERSION=12.9.9" in planned.stdout
 
 
-def test_shorthand_flags_are_parsed_into_var() -> None:
+def test_shorthand_flags_are_parsed_into_arg_values() -> None:
     from bakegen.main import build_parser
 
     args = build_parser().parse_args(["bake", "--var", "A=1", "--cuda-version", "12.8.1", "--cuda-arch", "86", "--musa-version", "rc4"])
-    assert args.var == [("A", "1"), ("CUDA_VERSION", "12.8.1"), ("CUDA_DOCKER_ARCH", "86"), ("MUSA_VERSION", "rc4")]
+    assert args.var == [("A", "1")]
+    assert args.arg_values == [("CUDA_VERSION", "12.8.1"), ("CUDA_DOCKER_ARCH", "86"), ("MUSA_VERSION", "rc4")]
 
 
 @pytest.mark.docker

@@ -613,7 +613,9 @@ def test_no_spec_value_or_event_field_is_ever_run_as_shell(tmp_path: Path, bakeg
         f"  tags: [{json.dumps('b' + evil)}]\n"
         f"  pull-request: {{paths: [{json.dumps(evil)}]}}\n"
     )
-    evil_cache = f"cache: {{type: registry, ref: {json.dumps('{repository}:cache-{EVIL}-' + evil.replace('{', '{{').replace('}', '}}'))}}}\n"
+    evil_cache = (
+        f"cache: {{type: registry, ref: {json.dumps('{repository}:cache-{EVIL}-' + evil.replace('{', '{{').replace('}', '}}'))}}}\n"
+    )
     spec = write_repo(tmp_path, spec_text + evil_cache, folder)
     refused = bakegen("workflow", "-f", str(spec), "-o", "-")  # a cache ref is checked as an image reference first
     assert refused.returncode == 2 and "cache.ref: the cache ref of full-cpu is not an image reference" in refused.stderr
