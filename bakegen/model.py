@@ -208,8 +208,9 @@ class BuildPlan:
             raise NoImageReference(target.name, dict.fromkeys(n for tag in target.tags for n in self.tag_conditions(tag)))
         return tags[0]
 
-    def select(self, names: Iterable[str]) -> list[Target]:
-        """Targets named directly or through groups, in plan order; none means `default`."""
+    def select(self, names: Iterable[str], *, whole_tags: bool = True) -> list[Target]:
+        """Targets named directly or through groups, in plan order; none means `default`. With
+        `whole_tags`, a target brings its platform sources (bake itself would build only the one named)."""
         names = list(names) or ["default"]
         by_target = {t.name for t in self.targets}
         by_group = {g.name: g for g in self.groups}
@@ -222,7 +223,7 @@ class BuildPlan:
             else:
                 raise UnknownSelection(name, by_group)
         # A tag is one manifest list of every platform: choosing it chooses its platform sources too.
-        return [t for t in self.targets if t.name in chosen or t.tag_owner in chosen]
+        return [t for t in self.targets if t.name in chosen or (whole_tags and t.tag_owner in chosen)]
 
     def variables_feeding(self, arg: str) -> dict[str, list[str]]:
         """The bake variables that give the Dockerfile ARG `arg` its value, each with the variants it feeds."""

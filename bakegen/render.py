@@ -188,5 +188,5 @@ def bake_print(plan: BuildPlan, values: Mapping[str, str], names: list[str] | No
         printed["default"] = {"targets": list(dict.fromkeys(names))}
     return {
         "group": dict(sorted(printed.items())),
-        "target": {t.name: resolved_target(plan, t, values) for t in sorted(plan.select(names), key=lambda t: t.name)},
+        "target": {t.name: resolved_target(plan, t, values) for t in sorted(plan.select(names, whole_tags=False), key=lambda t: t.name)},
     }

@@ -53,16 +53,23 @@ def test_plan_json_is_byte_identical_to_buildx(llama_dir: Path, bakegen: Runner)
     assert bakegen("plan", "--json", cwd=llama_dir).stdout == raw.stdout
 
 
-def test_llama_twelve_images_with_seed_tags_platforms_and_defaults(llama_dir: Path) -> None:
+def test_llama_images_with_seed_tags_platforms_and_defaults(llama_dir: Path) -> None:
     targets = buildx_print(llama_dir, "docker-bake.hcl")["target"]
     repo = "ghcr.io/ggml-org/llama.cpp"
+    suffixes = ("", "-cuda", "-cuda13", "-rocm", "-musa", "-vulkan", "-intel", "-openvino")
     assert {t["tags"][0] for t in targets.values()} == {
-        f"{repo}:{stage}{suffix}" for stage in ("full", "light", "server") for suffix in ("", "-cuda", "-rocm", "-musa")
+        f"{repo}:{stage}{suffix}" for stage in ("full", "light", "server") for suffix in suffixes
     }
     for name, target in targets.items():
-        variant = name.split("-")[1]
-        assert target["platforms"] == (["linux/amd64", "linux/arm64"] if variant in ("cpu", "rocm") else ["linux/amd64"])
-        assert target["args"] if variant in ("cuda", "musa") else "args" not in target
+        variant = name.split("-", 1)[1]
+        platforms = {"cpu": ["linux/amd64", "linux/arm64"], "rocm": ["linux/amd64", "linux/arm64"], "cpu-s390x": ["linux/s390x"]}
+        assert target["platforms"] == platforms.get(variant, ["linux/amd64"])
+        assert target["args"] if variant in ("cuda", "cuda13", "musa") else "args" not in target
+    assert (
+        targets["full-cpu-s390x"]["dockerfile"] == ".devops/s390x.Dockerfile"
+        and targets["full-cpu-s390x"]["tags"] == targets["full-cpu"]["tags"]
+    )
+    assert targets["server-cuda13"]["args"] == {"CUDA_VERSION": "13.0.0", "CUDA_DOCKER_ARCH": "default"}
     assert targets["full-cuda"]["args"] == {"CUDA_VERSION": "12.4.0", "CUDA_DOCKER_ARCH": "default"}
     assert targets["light-musa"]["args"] == {"MUSA_VERSION": "rc3.1.1"}
 

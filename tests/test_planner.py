@@ -24,16 +24,21 @@ def problems_of(tmp_path: Path, text: str) -> list[str]:
     return [str(p) for p in problems]
 
 
-def test_llama_example_has_the_twelve_seed_images() -> None:
+def test_llama_example_has_todays_images() -> None:
+    """The seed's twelve (cpu, cuda, rocm, musa), and cuda13, vulkan, intel, openvino, and s390x in the cpu lists."""
     plan = plan_of(LLAMA_SPEC)
     values = plan.values({}, environ={})
     tags = {t.name: plan.resolved_tags(t, values) for t in plan.targets}
     repo = "ghcr.io/ggml-org/llama.cpp"
-    expected = {f"{stage}{suffix}" for stage in ("full", "light", "server") for suffix in ("", "-cuda", "-rocm", "-musa")}
+    suffixes = ("", "-cuda", "-cuda13", "-rocm", "-musa", "-vulkan", "-intel", "-openvino")
+    expected = {f"{stage}{suffix}" for stage in ("full", "light", "server") for suffix in suffixes}
     assert {tag.removeprefix(repo + ":") for ts in tags.values() for tag in ts} == expected
-    assert len(plan.targets) == 12
+    assert len({t.tag_owner for t in plan.targets}) == 24 and len(plan.targets) == 27
     platforms = {t.name: t.platforms for t in plan.targets}
     assert platforms["server-cpu"] == platforms["light-rocm"] == ("linux/amd64", "linux/arm64")
+    assert platforms["server-cpu-s390x"] == ("linux/s390x",)
+    cuda13 = next(t for t in plan.targets if t.name == "full-cuda13")
+    assert dict(cuda13.args)["CUDA_VERSION"] == (Var("CUDA13_VERSION"),) and values["CUDA13_VERSION"] == "13.0.0"
     assert platforms["full-cuda"] == platforms["server-musa"] == ("linux/amd64",)
     assert values["CUDA_VERSION"] == "12.4.0" and values["CUDA_DOCKER_ARCH"] == "default" and values["MUSA_VERSION"] == "rc3.1.1"
     cuda = next(t for t in plan.targets if t.name == "full-cuda")

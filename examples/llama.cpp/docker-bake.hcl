@@ -21,23 +21,32 @@ variable "CUDA_DOCKER_ARCH" {
   default = "default"
 }
 
+variable "CUDA13_VERSION" {
+  default = "13.0.0"
+}
+
 variable "MUSA_VERSION" {
   default = "rc3.1.1"
 }
 
 # Every image of the matrix.
 group "default" {
-  targets = ["full-cpu", "light-cpu", "server-cpu", "full-cuda", "light-cuda", "server-cuda", "full-rocm", "light-rocm", "server-rocm", "full-musa", "light-musa", "server-musa"]
+  targets = ["full-cpu", "full-cpu-s390x", "light-cpu", "light-cpu-s390x", "server-cpu", "server-cpu-s390x", "full-cuda", "light-cuda", "server-cuda", "full-cuda13", "light-cuda13", "server-cuda13", "full-rocm", "light-rocm", "server-rocm", "full-musa", "light-musa", "server-musa", "full-vulkan", "light-vulkan", "server-vulkan", "full-intel", "light-intel", "server-intel", "full-openvino", "light-openvino", "server-openvino"]
 }
 
 # Every stage of the cpu variant.
 group "cpu" {
-  targets = ["full-cpu", "light-cpu", "server-cpu"]
+  targets = ["full-cpu", "full-cpu-s390x", "light-cpu", "light-cpu-s390x", "server-cpu", "server-cpu-s390x"]
 }
 
 # Every stage of the cuda variant.
 group "cuda" {
   targets = ["full-cuda", "light-cuda", "server-cuda"]
+}
+
+# Every stage of the cuda13 variant.
+group "cuda13" {
+  targets = ["full-cuda13", "light-cuda13", "server-cuda13"]
 }
 
 # Every stage of the rocm variant.
@@ -50,19 +59,34 @@ group "musa" {
   targets = ["full-musa", "light-musa", "server-musa"]
 }
 
+# Every stage of the vulkan variant.
+group "vulkan" {
+  targets = ["full-vulkan", "light-vulkan", "server-vulkan"]
+}
+
+# Every stage of the intel variant.
+group "intel" {
+  targets = ["full-intel", "light-intel", "server-intel"]
+}
+
+# Every stage of the openvino variant.
+group "openvino" {
+  targets = ["full-openvino", "light-openvino", "server-openvino"]
+}
+
 # The full stage of every variant.
 group "full" {
-  targets = ["full-cpu", "full-cuda", "full-rocm", "full-musa"]
+  targets = ["full-cpu", "full-cpu-s390x", "full-cuda", "full-cuda13", "full-rocm", "full-musa", "full-vulkan", "full-intel", "full-openvino"]
 }
 
 # The light stage of every variant.
 group "light" {
-  targets = ["light-cpu", "light-cuda", "light-rocm", "light-musa"]
+  targets = ["light-cpu", "light-cpu-s390x", "light-cuda", "light-cuda13", "light-rocm", "light-musa", "light-vulkan", "light-intel", "light-openvino"]
 }
 
 # The server stage of every variant.
 group "server" {
-  targets = ["server-cpu", "server-cuda", "server-rocm", "server-musa"]
+  targets = ["server-cpu", "server-cpu-s390x", "server-cuda", "server-cuda13", "server-rocm", "server-musa", "server-vulkan", "server-intel", "server-openvino"]
 }
 
 target "full-cpu" {
@@ -82,6 +106,23 @@ target "full-cpu" {
   cache-to   = ["type=registry,ref=${REPO}:buildcache-cpu,mode=max"]
 }
 
+target "full-cpu-s390x" {
+  context    = "."
+  dockerfile = ".devops/s390x.Dockerfile"
+  target     = "full"
+  platforms  = ["linux/s390x"]
+  tags = [
+    "${REPO}:full",
+    notequal("", VERSION) ? "${REPO}:full-${VERSION}" : "",
+  ]
+  labels = {
+    "org.opencontainers.image.licenses" = "MIT"
+    "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+  }
+  cache-from = ["type=registry,ref=${REPO}:buildcache-cpu-s390x"]
+  cache-to   = ["type=registry,ref=${REPO}:buildcache-cpu-s390x,mode=max"]
+}
+
 target "light-cpu" {
   context    = "."
   dockerfile = ".devops/cpu.Dockerfile"
@@ -99,6 +140,23 @@ target "light-cpu" {
   cache-to   = ["type=registry,ref=${REPO}:buildcache-cpu,mode=max"]
 }
 
+target "light-cpu-s390x" {
+  context    = "."
+  dockerfile = ".devops/s390x.Dockerfile"
+  target     = "light"
+  platforms  = ["linux/s390x"]
+  tags = [
+    "${REPO}:light",
+    notequal("", VERSION) ? "${REPO}:light-${VERSION}" : "",
+  ]
+  labels = {
+    "org.opencontainers.image.licenses" = "MIT"
+    "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+  }
+  cache-from = ["type=registry,ref=${REPO}:buildcache-cpu-s390x"]
+  cache-to   = ["type=registry,ref=${REPO}:buildcache-cpu-s390x,mode=max"]
+}
+
 target "server-cpu" {
   context    = "."
   dockerfile = ".devops/cpu.Dockerfile"
@@ -114,6 +172,23 @@ target "server-cpu" {
   }
   cache-from = ["type=registry,ref=${REPO}:buildcache-cpu"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-cpu,mode=max"]
+}
+
+target "server-cpu-s390x" {
+  context    = "."
+  dockerfile = ".devops/s390x.Dockerfile"
+  target     = "server"
+  platforms  = ["linux/s390x"]
+  tags = [
+    "${REPO}:server",
+    notequal("", VERSION) ? "${REPO}:server-${VERSION}" : "",
+  ]
+  labels = {
+    "org.opencontainers.image.licenses" = "MIT"
+    "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+  }
+  cache-from = ["type=registry,ref=${REPO}:buildcache-cpu-s390x"]
+  cache-to   = ["type=registry,ref=${REPO}:buildcache-cpu-s390x,mode=max"]
 }
 
 target "full-cuda" {
@@ -177,6 +252,69 @@ target "server-cuda" {
   }
   cache-from = ["type=registry,ref=${REPO}:buildcache-cuda"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-cuda,mode=max"]
+}
+
+target "full-cuda13" {
+  context    = "."
+  dockerfile = ".devops/cuda.Dockerfile"
+  target     = "full"
+  platforms  = ["linux/amd64"]
+  args = {
+    "CUDA_DOCKER_ARCH" = "${CUDA_DOCKER_ARCH}"
+    "CUDA_VERSION" = "${CUDA13_VERSION}"
+  }
+  tags = [
+    "${REPO}:full-cuda13",
+    notequal("", VERSION) ? "${REPO}:full-cuda13-${VERSION}" : "",
+  ]
+  labels = {
+    "org.opencontainers.image.licenses" = "MIT"
+    "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+  }
+  cache-from = ["type=registry,ref=${REPO}:buildcache-cuda13"]
+  cache-to   = ["type=registry,ref=${REPO}:buildcache-cuda13,mode=max"]
+}
+
+target "light-cuda13" {
+  context    = "."
+  dockerfile = ".devops/cuda.Dockerfile"
+  target     = "light"
+  platforms  = ["linux/amd64"]
+  args = {
+    "CUDA_DOCKER_ARCH" = "${CUDA_DOCKER_ARCH}"
+    "CUDA_VERSION" = "${CUDA13_VERSION}"
+  }
+  tags = [
+    "${REPO}:light-cuda13",
+    notequal("", VERSION) ? "${REPO}:light-cuda13-${VERSION}" : "",
+  ]
+  labels = {
+    "org.opencontainers.image.licenses" = "MIT"
+    "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+  }
+  cache-from = ["type=registry,ref=${REPO}:buildcache-cuda13"]
+  cache-to   = ["type=registry,ref=${REPO}:buildcache-cuda13,mode=max"]
+}
+
+target "server-cuda13" {
+  context    = "."
+  dockerfile = ".devops/cuda.Dockerfile"
+  target     = "server"
+  platforms  = ["linux/amd64"]
+  args = {
+    "CUDA_DOCKER_ARCH" = "${CUDA_DOCKER_ARCH}"
+    "CUDA_VERSION" = "${CUDA13_VERSION}"
+  }
+  tags = [
+    "${REPO}:server-cuda13",
+    notequal("", VERSION) ? "${REPO}:server-cuda13-${VERSION}" : "",
+  ]
+  labels = {
+    "org.opencontainers.image.licenses" = "MIT"
+    "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+  }
+  cache-from = ["type=registry,ref=${REPO}:buildcache-cuda13"]
+  cache-to   = ["type=registry,ref=${REPO}:buildcache-cuda13,mode=max"]
 }
 
 target "full-rocm" {
@@ -288,4 +426,157 @@ target "server-musa" {
   }
   cache-from = ["type=registry,ref=${REPO}:buildcache-musa"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-musa,mode=max"]
+}
+
+target "full-vulkan" {
+  context    = "."
+  dockerfile = ".devops/vulkan.Dockerfile"
+  target     = "full"
+  platforms  = ["linux/amd64"]
+  tags = [
+    "${REPO}:full-vulkan",
+    notequal("", VERSION) ? "${REPO}:full-vulkan-${VERSION}" : "",
+  ]
+  labels = {
+    "org.opencontainers.image.licenses" = "MIT"
+    "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+  }
+  cache-from = ["type=registry,ref=${REPO}:buildcache-vulkan"]
+  cache-to   = ["type=registry,ref=${REPO}:buildcache-vulkan,mode=max"]
+}
+
+target "light-vulkan" {
+  context    = "."
+  dockerfile = ".devops/vulkan.Dockerfile"
+  target     = "light"
+  platforms  = ["linux/amd64"]
+  tags = [
+    "${REPO}:light-vulkan",
+    notequal("", VERSION) ? "${REPO}:light-vulkan-${VERSION}" : "",
+  ]
+  labels = {
+    "org.opencontainers.image.licenses" = "MIT"
+    "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+  }
+  cache-from = ["type=registry,ref=${REPO}:buildcache-vulkan"]
+  cache-to   = ["type=registry,ref=${REPO}:buildcache-vulkan,mode=max"]
+}
+
+target "server-vulkan" {
+  context    = "."
+  dockerfile = ".devops/vulkan.Dockerfile"
+  target     = "server"
+  platforms  = ["linux/amd64"]
+  tags = [
+    "${REPO}:server-vulkan",
+    notequal("", VERSION) ? "${REPO}:server-vulkan-${VERSION}" : "",
+  ]
+  labels = {
+    "org.opencontainers.image.licenses" = "MIT"
+    "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+  }
+  cache-from = ["type=registry,ref=${REPO}:buildcache-vulkan"]
+  cache-to   = ["type=registry,ref=${REPO}:buildcache-vulkan,mode=max"]
+}
+
+target "full-intel" {
+  context    = "."
+  dockerfile = ".devops/intel.Dockerfile"
+  target     = "full"
+  platforms  = ["linux/amd64"]
+  tags = [
+    "${REPO}:full-intel",
+    notequal("", VERSION) ? "${REPO}:full-intel-${VERSION}" : "",
+  ]
+  labels = {
+    "org.opencontainers.image.licenses" = "MIT"
+    "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+  }
+  cache-from = ["type=registry,ref=${REPO}:buildcache-intel"]
+  cache-to   = ["type=registry,ref=${REPO}:buildcache-intel,mode=max"]
+}
+
+target "light-intel" {
+  context    = "."
+  dockerfile = ".devops/intel.Dockerfile"
+  target     = "light"
+  platforms  = ["linux/amd64"]
+  tags = [
+    "${REPO}:light-intel",
+    notequal("", VERSION) ? "${REPO}:light-intel-${VERSION}" : "",
+  ]
+  labels = {
+    "org.opencontainers.image.licenses" = "MIT"
+    "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+  }
+  cache-from = ["type=registry,ref=${REPO}:buildcache-intel"]
+  cache-to   = ["type=registry,ref=${REPO}:buildcache-intel,mode=max"]
+}
+
+target "server-intel" {
+  context    = "."
+  dockerfile = ".devops/intel.Dockerfile"
+  target     = "server"
+  platforms  = ["linux/amd64"]
+  tags = [
+    "${REPO}:server-intel",
+    notequal("", VERSION) ? "${REPO}:server-intel-${VERSION}" : "",
+  ]
+  labels = {
+    "org.opencontainers.image.licenses" = "MIT"
+    "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+  }
+  cache-from = ["type=registry,ref=${REPO}:buildcache-intel"]
+  cache-to   = ["type=registry,ref=${REPO}:buildcache-intel,mode=max"]
+}
+
+target "full-openvino" {
+  context    = "."
+  dockerfile = ".devops/openvino.Dockerfile"
+  target     = "full"
+  platforms  = ["linux/amd64"]
+  tags = [
+    "${REPO}:full-openvino",
+    notequal("", VERSION) ? "${REPO}:full-openvino-${VERSION}" : "",
+  ]
+  labels = {
+    "org.opencontainers.image.licenses" = "MIT"
+    "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+  }
+  cache-from = ["type=registry,ref=${REPO}:buildcache-openvino"]
+  cache-to   = ["type=registry,ref=${REPO}:buildcache-openvino,mode=max"]
+}
+
+target "light-openvino" {
+  context    = "."
+  dockerfile = ".devops/openvino.Dockerfile"
+  target     = "light"
+  platforms  = ["linux/amd64"]
+  tags = [
+    "${REPO}:light-openvino",
+    notequal("", VERSION) ? "${REPO}:light-openvino-${VERSION}" : "",
+  ]
+  labels = {
+    "org.opencontainers.image.licenses" = "MIT"
+    "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+  }
+  cache-from = ["type=registry,ref=${REPO}:buildcache-openvino"]
+  cache-to   = ["type=registry,ref=${REPO}:buildcache-openvino,mode=max"]
+}
+
+target "server-openvino" {
+  context    = "."
+  dockerfile = ".devops/openvino.Dockerfile"
+  target     = "server"
+  platforms  = ["linux/amd64"]
+  tags = [
+    "${REPO}:server-openvino",
+    notequal("", VERSION) ? "${REPO}:server-openvino-${VERSION}" : "",
+  ]
+  labels = {
+    "org.opencontainers.image.licenses" = "MIT"
+    "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+  }
+  cache-from = ["type=registry,ref=${REPO}:buildcache-openvino"]
+  cache-to   = ["type=registry,ref=${REPO}:buildcache-openvino,mode=max"]
 }

@@ -10,7 +10,7 @@ from tests.conftest import LLAMA_SPEC, MINIMAL_SPEC, Runner, write_spec
 def test_valid_spec_with_warnings(bakegen: Runner) -> None:
     result = bakegen("validate", "-f", str(LLAMA_SPEC))
     assert result.returncode == 0
-    assert "ok, 12 targets, 8 groups, 1 warning(s)" in result.stdout
+    assert "ok, 27 targets, 12 groups, 1 warning(s)" in result.stdout
     assert result.stderr.count("Dockerfiles not found") == 1  # one line, not one per Dockerfile
 
 

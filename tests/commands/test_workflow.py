@@ -225,7 +225,8 @@ def logged_argv(log: Path) -> list[list[str]]:
     return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.startswith("[")]
 
 
-LLAMA_TARGETS = [f"{stage}-{variant}" for variant in ("cpu", "cuda", "rocm", "musa") for stage in ("full", "light", "server")]
+LLAMA_VARIANTS = ("cpu", "cuda", "cuda13", "rocm", "musa", "vulkan", "intel", "openvino")
+LLAMA_TARGETS = [f"{stage}-{variant}" for variant in LLAMA_VARIANTS for stage in ("full", "light", "server")]  # one list per tag
 GITHUB_SCHEDULE = {
     "event_name": "schedule",
     "repository": "ggml-org/llama.cpp",
@@ -263,11 +264,7 @@ def run_publish(workflow: dict[str, Any], repo: Path, tmp_path: Path, environ: d
 # -- lint --
 
 
-S390X_SPEC = (
-    LLAMA_SPEC.read_text()
-    .replace("cache:\n  type: registry", "cache:\n  type: gha")
-    .replace('platforms: [linux/amd64, linux/arm64]\n    suffix: ""', 'platforms: [linux/amd64, linux/arm64, linux/s390x]\n    suffix: ""')
-) + (
+S390X_SPEC = (LLAMA_SPEC.read_text().replace("cache:\n  type: registry", "cache:\n  type: gha")) + (
     "workflow:\n"
     "  runners: {linux/s390x: ubuntu-24.04-s390x}\n"
     "  python: {ubuntu-24.04-s390x: apt}\n"
@@ -334,12 +331,19 @@ def test_structure_matches_the_spec(bakegen: Runner) -> None:
     assert [(e["variant"], e["platform"], e["runner"], e["python"]) for e in entries] == [
         ("cpu", "linux/amd64", "ubuntu-24.04", "setup-python"),
         ("cpu", "linux/arm64", "ubuntu-24.04-arm", "setup-python"),
+        ("cpu", "linux/s390x", "ubuntu-24.04-s390x", "apt"),  # cpu's platform source, on IBM's runner
         ("cuda", "linux/amd64", "ubuntu-24.04", "setup-python"),
+        ("cuda13", "linux/amd64", "ubuntu-24.04", "setup-python"),
         ("rocm", "linux/amd64", "ubuntu-24.04", "setup-python"),
         ("rocm", "linux/arm64", "ubuntu-24.04-arm", "setup-python"),
         ("musa", "linux/amd64", "ubuntu-24.04", "setup-python"),
+        ("vulkan", "linux/amd64", "ubuntu-24.04", "setup-python"),
+        ("intel", "linux/amd64", "ubuntu-24.04", "setup-python"),
+        ("openvino", "linux/amd64", "ubuntu-24.04", "setup-python"),
     ]
-    assert {e["variant"]: e["free-disk"] for e in entries} == {"cpu": False, "cuda": True, "rocm": True, "musa": True}
+    assert {e["variant"]: e["free-disk"] for e in entries} == {
+        "cpu": False, "cuda": True, "cuda13": True, "rocm": True, "musa": True, "vulkan": False, "intel": True, "openvino": True
+    }  # fmt: skip
     assert entries[1]["cache-from"] == "type=registry,ref=ghcr.io/ggml-org/llama.cpp:buildcache-cpu-arm64"
     bake = step(workflow, "build", "bake")["run"]
     assert '"$BAKEGEN_VARIANT" --platform "$BAKEGEN_PLATFORM" --push --strict --smoke' in bake
@@ -508,9 +512,9 @@ def test_check_reports_a_stale_workflow(tmp_path: Path, bakegen: Runner) -> None
 
 def test_matrix_json(bakegen: Runner) -> None:
     plain = json.loads(bakegen("matrix", "-f", str(LLAMA_SPEC)).stdout)
-    assert plain["include"][0] == {"variant": "cpu", "platforms": "linux/amd64,linux/arm64", "free-disk": False}
+    assert plain["include"][0] == {"variant": "cpu", "platforms": "linux/amd64,linux/arm64,linux/s390x", "free-disk": False}
     split = json.loads(bakegen("matrix", "-f", str(LLAMA_SPEC), "--platform-split").stdout)
-    assert len(split["include"]) == 6 and split["include"][1]["arch"] == "arm64"
+    assert len(split["include"]) == 11 and split["include"][1]["arch"] == "arm64" and split["include"][2]["arch"] == "s390x"
 
 
 # -- the steps, run --
@@ -533,13 +537,13 @@ def test_generated_steps_run_with_a_stub_bakegen(tmp_path: Path, bakegen: Runner
         *("--set", "*.cache-from=type=registry,ref=ghcr.io/ggml-org/llama.cpp:buildcache-cpu-arm64"),
         *("--set", "*.cache-to=type=registry,ref=ghcr.io/ggml-org/llama.cpp:buildcache-cpu-arm64,mode=max"),
     ]
-    assert [a[3] + " " + a[5] for a in argv[:6]] == [
+    assert [a[3] + " " + a[5] for a in argv[:11]] == [
         f"{e['variant']} {e['platform']}" for e in workflow["jobs"]["build"]["strategy"]["matrix"]["include"]
     ]
     merge_temp = str(merge.temp)
-    assert argv[6:] == [["merge", "-f", "bakegen.yaml", "--from", f"{merge_temp}/digests", "--metadata-file", f"{merge_temp}/merged.json"]]
+    assert argv[11:] == [["merge", "-f", "bakegen.yaml", "--from", f"{merge_temp}/digests", "--metadata-file", f"{merge_temp}/merged.json"]]
     assert sorted(p.name for p in (merge.temp / "digests").iterdir()) == sorted(
-        ["cpu-amd64.json", "cpu-arm64.json", "cuda-amd64.json", "rocm-amd64.json", "rocm-arm64.json", "musa-amd64.json"]
+        [f"{e['variant']}-{e['arch']}.json" for e in workflow["jobs"]["build"]["strategy"]["matrix"]["include"]]
     )
     outputs = dict(line.split("=", 1) for line in (merge.root / "output").read_text().splitlines())
     assert outputs["digest-server-cuda"] == f"sha256:{5:064x}" and outputs["name-server-cuda"] == "ghcr.io/ggml-org/llama.cpp"
@@ -551,7 +555,7 @@ def test_generated_steps_run_with_a_stub_bakegen(tmp_path: Path, bakegen: Runner
     merge_summary = (merge.root / "summary").read_text()
     assert f"| server-cuda | ghcr.io/ggml-org/llama.cpp | sha256:{5:064x} | `ghcr.io/ggml-org/llama.cpp:server-cuda` |" in merge_summary
     installs = [line for line in log.read_text().splitlines() if line.startswith("pip ")]
-    assert installs == [f"pip install bakegen[docker]=={__version__}"] * 7  # six build jobs and the merge job
+    assert installs == [f"pip install bakegen[docker]=={__version__}"] * 12  # eleven build jobs and the merge job
 
 
 def test_digest_outputs_refuse_a_target_missing_from_merged_json(tmp_path: Path, bakegen: Runner, stubs: Path) -> None:
@@ -559,7 +563,7 @@ def test_digest_outputs_refuse_a_target_missing_from_merged_json(tmp_path: Path,
     workflow = generate_into(bakegen, spec, spec.parent)
     environ = stub_environ(stubs, tmp_path / "argv.log", LLAMA_TARGETS[:-1], "ghcr.io/ggml-org/llama.cpp")
     machine = Machine(tmp_path / "merge", GITHUB_SCHEDULE, environ)
-    with pytest.raises(AssertionError, match=r"server-musa is missing from merged\.json, so it cannot be attested"):
+    with pytest.raises(AssertionError, match=r"server-openvino is missing from merged\.json, so it cannot be attested"):
         machine.run_job(workflow, "merge", {}, spec.parent, wanted=lambda s: s.get("id") in ("merge", "digests"))
     assert (machine.root / "output").read_text() == ""  # nothing half-written for the attestations
 
@@ -567,7 +571,7 @@ def test_digest_outputs_refuse_a_target_missing_from_merged_json(tmp_path: Path,
 def test_build_summary_says_when_there_is_no_metadata(tmp_path: Path, bakegen: Runner, stubs: Path) -> None:
     workflow: dict[str, Any] = yaml.safe_load(generate(bakegen, LLAMA_SPEC.parent))
     machine = Machine(tmp_path / "build", GITHUB_SCHEDULE, stub_environ(stubs, tmp_path / "argv.log", [], "x"))
-    entry = workflow["jobs"]["build"]["strategy"]["matrix"]["include"][2]
+    entry = workflow["jobs"]["build"]["strategy"]["matrix"]["include"][3]
     assert machine.run_job(workflow, "build", entry, LLAMA_SPEC.parent, wanted=lambda s: s["name"] == "Summary") == ["Summary"]
     summary = (machine.root / "summary").read_text()
     assert summary.startswith("### cuda linux/amd64\n\nNo build metadata: the build stopped before writing it")
