@@ -116,6 +116,31 @@ class Target:
     export_cache: bool = True
     checks: tuple[SmokeCheck, ...] = ()
     free_disk: bool = False
+    # Labels and annotations whose values use bake variables ({VERSION}, the OCI metadata of `versioning`).
+    # `labels`/`annotations` stay literal; these are resolved with the run's values (resolved_labels).
+    label_templates: tuple[tuple[str, Template], ...] = ()
+    annotation_templates: tuple[tuple[str, Template], ...] = ()  # (KEY with its optional level prefix, value)
+
+    def resolved_labels(self, values: Mapping[str, str]) -> dict[str, str]:
+        """Every label with these values, sorted by key; a templated label that comes out empty is left out."""
+        labels = dict(self.labels)
+        labels.update((key, text) for key, text in ((k, resolve(v, values)) for k, v in self.label_templates) if text)
+        return dict(sorted(labels.items()))
+
+    def resolved_annotations(self, values: Mapping[str, str]) -> list[str]:
+        """Every annotation as bake's KEY=VALUE with these values; a templated one that comes out empty is left out."""
+        templated = [f"{key}={text}" for key, text in ((k, resolve(v, values)) for k, v in self.annotation_templates) if text]
+        return [*self.annotations, *templated]
+
+    def index_annotations(self, values: Mapping[str, str]) -> dict[str, str]:
+        """The annotations a merged index of this target carries: those without a level prefix or with `index` among its levels."""
+        found: dict[str, str] = {}
+        for entry in self.resolved_annotations(values):
+            key, _, value = entry.partition("=")
+            levels, colon, name = key.rpartition(":")
+            if not colon or "index" in (level.split("[", 1)[0].strip() for level in levels.split(",")):
+                found[name if colon else key] = value
+        return found
 
 
 @dataclass(frozen=True)
@@ -148,6 +173,31 @@ class WorkflowSettings:
         return dict(self.python).get(runner, "setup-python")
 
 
+VersionSchemeName = Literal["build-number", "git-tag", "sha"]
+VersionFact = Literal["version", "created", "revision", "source"]
+# The bake variables that carry the git facts of `versioning` (the version has its own, `Versioning.variable`).
+FACT_VARIABLES: dict[str, str] = {"created": "OCI_CREATED", "revision": "OCI_REVISION", "source": "OCI_SOURCE"}
+OCI_PREFIX = "org.opencontainers.image."
+
+
+@dataclass(frozen=True)
+class Versioning:
+    """The spec's `versioning:` block: how the version and the OCI metadata come from git."""
+
+    scheme: VersionSchemeName = "build-number"
+    default_branch: str | None = None
+    variable: str = "VERSION"
+    strip_v: bool = True
+    semver_aliases: bool = True
+    source_url: str | None = None
+    metadata: bool = True  # OCI labels, manifest and index annotations on every target
+    args: tuple[tuple[str, VersionFact], ...] = ()  # Dockerfile ARG -> the fact it gets
+
+    def fact_variable(self, fact: str) -> str:
+        """The bake variable holding a fact (version, created, revision, source)."""
+        return self.variable if fact == "version" else FACT_VARIABLES[fact]
+
+
 @dataclass(frozen=True)
 class BuildPlan:
     spec_path: str
@@ -156,6 +206,10 @@ class BuildPlan:
     targets: tuple[Target, ...]
     groups: tuple[Group, ...]
     workflow: WorkflowSettings = field(default_factory=WorkflowSettings)
+    versioning: Versioning | None = None
+    # Values computed from git by the commands (commands/common.py) for the versioning variables: they
+    # replace the defaults, and an environment variable that is set and not empty, or --var, wins over them.
+    computed: tuple[tuple[str, str], ...] = ()
 
     @property
     def registry(self) -> str:
@@ -165,8 +219,12 @@ class BuildPlan:
         return first if "/" in repository and ("." in first or ":" in first or first == "localhost") else "docker.io"
 
     def values(self, overrides: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
-        """Variable values as bake sees them: default, then the environment, then overrides."""
-        values = {v.name: environ.get(v.name, v.default) for v in self.variables}
+        """Variable values as bake sees them: default (or the value computed from git), then the environment, then overrides."""
+        computed = dict(self.computed)
+        values = {
+            v.name: (environ.get(v.name) or computed[v.name]) if v.name in computed else environ.get(v.name, v.default)
+            for v in self.variables
+        }
         for name, value in overrides.items():
             if name not in values:
                 raise UnknownVariable(name, values)
