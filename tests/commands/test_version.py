@@ -217,3 +217,24 @@ def test_version_needs_a_versioning_block(bakegen: Runner, tmp_path: Path, env: 
     (tmp_path / "bakegen.yaml").write_text(spec.replace("-{VERSION}", ""), encoding="utf-8")
     result = bakegen("version", cwd=tmp_path, env=env)
     assert result.returncode == 2 and "no `versioning:` block" in result.stderr
+
+
+def test_workflow_computes_the_version_in_every_job_and_bakes_strictly(bakegen: Runner, repo: Path, env: dict[str, str]) -> None:
+    import yaml
+
+    result = bakegen("workflow", "-o", "-", cwd=repo, env=env)
+    assert result.returncode == 0, result.stderr
+    jobs = yaml.safe_load(result.stdout)["jobs"]
+    assert set(jobs) == {"build", "merge"}
+    for job in jobs.values():
+        runs = [str(step.get("run", "")) for step in job["steps"]]
+        checkout = next(step for step in job["steps"] if step.get("name") == "Check out")
+        assert checkout["with"]["fetch-depth"] == 0  # the build number counts the whole history
+        version_step = runs.index('bakegen version -f "$BAKEGEN_SPEC" --json')
+        uses_version = [i for i, run in enumerate(runs) if "bakegen bake" in run or "bakegen merge" in run]
+        assert uses_version and all(version_step < i for i in uses_version)
+        assert all("--strict" in runs[i] for i in uses_version if "bakegen bake" in runs[i])
+    unversioned_spec = SPEC.format(scheme="sha").split("versioning:")[0].replace("-{VERSION}", "")
+    (repo / "bakegen.yaml").write_text(unversioned_spec + "variants:\n  cpu: {dockerfile: Dockerfile}\n", encoding="utf-8")
+    unversioned = bakegen("workflow", "-o", "-", cwd=repo, env=env)
+    assert unversioned.returncode == 0 and "bakegen version" not in unversioned.stdout
