@@ -171,6 +171,8 @@ def test_an_explicit_version_wins(bakegen: Runner, repo: Path, env: dict[str, st
     printed = json.loads(bakegen("plan", "--json", "--var", "VERSION=rc1", cwd=repo, env={**env, "VERSION": "b4567"}).stdout)
     assert printed["target"]["full-cpu"]["tags"][1] == "example.com/app:full-rc1"
     assert printed["target"]["full-cpu"]["args"]["APP_VERSION"] == "rc1"
+    overridden = json.loads(bakegen("plan", "--json", cwd=repo, env={**env, "OCI_REVISION": "abc"}).stdout)["target"]["full-cpu"]["args"]
+    assert overridden["APP_REVISION"] == "abc"  # each filled variable can be set from the environment
     bad = bakegen("version", cwd=repo, env={**env, "VERSION": "-not a tag"})
     assert bad.returncode == 2 and "not a valid image tag" in bad.stderr and "Traceback" not in bad.stderr
 
