@@ -197,6 +197,11 @@ class Versioning:
         """The bake variable holding a fact (version, created, revision, source)."""
         return self.variable if fact == "version" else FACT_VARIABLES[fact]
 
+    def alias_variables(self) -> tuple[str, ...]:
+        """git-tag with semver aliases: the variables of the MAJOR.MINOR and MAJOR aliases (empty when there is none,
+        so a tag that uses one is left out, as every conditional tag)."""
+        return (f"{self.variable}_MAJOR_MINOR", f"{self.variable}_MAJOR") if self.scheme == "git-tag" and self.semver_aliases else ()
+
 
 @dataclass(frozen=True)
 class BuildPlan:
@@ -229,6 +234,9 @@ class BuildPlan:
             if name not in values:
                 raise UnknownVariable(name, values)
             values[name] = value
+        if self.versioning and self.versioning.variable in overrides:
+            # An explicit version gets no aliases from git (as with VERSION in the environment): only those set too.
+            values |= {alias: overrides.get(alias, "") for alias in self.versioning.alias_variables()}
         return values
 
     def tag_conditions(self, tag: Template) -> list[str]:

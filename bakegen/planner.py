@@ -190,6 +190,13 @@ class _PlanBuilder:
                     )
                 continue  # a declared VERSION keeps its default: the computed value replaces it at run time
             self._declare(name, "", ("versioning",), description)
+        for name, what in zip(versioning.alias_variables(), ("MAJOR.MINOR", "MAJOR"), strict=False):
+            if name in self.variables:
+                self.error(("variables", name), f"bake variable {name} is filled by versioning; give this variable another name", key=True)
+                continue
+            self._declare(
+                name, "", ("versioning",), f"The {what} alias of a semver release tag at HEAD, filled by bakegen; empty otherwise."
+            )
         return versioning
 
     def _version_args(self, versioning: Versioning | None, top_args: Mapping[str, Template]) -> dict[str, Template]:

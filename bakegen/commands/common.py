@@ -89,7 +89,9 @@ class VersionInfo:
 
     def variables(self, versioning: Versioning) -> dict[str, str]:
         """The bake variables `versioning` declares, with these values."""
-        return {versioning.fact_variable(fact): self.fact(fact) or (self.version if fact == "version" else "") for fact in FACTS}
+        found = {versioning.fact_variable(fact): self.fact(fact) or (self.version if fact == "version" else "") for fact in FACTS}
+        aliases = [*self.aliases, "", ""]
+        return found | dict(zip(versioning.alias_variables(), aliases, strict=False))
 
     def as_json(self) -> dict[str, object]:
         return {

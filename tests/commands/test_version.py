@@ -240,3 +240,25 @@ def test_workflow_computes_the_version_in_every_job_and_bakes_strictly(bakegen: 
     (repo / "bakegen.yaml").write_text(unversioned_spec + "variants:\n  cpu: {dockerfile: Dockerfile}\n", encoding="utf-8")
     unversioned = bakegen("workflow", "-o", "-", cwd=repo, env=env)
     assert unversioned.returncode == 0 and "bakegen version" not in unversioned.stdout
+
+
+def test_semver_alias_tags_only_for_a_release_tag(bakegen: Runner, repo: Path, env: dict[str, str]) -> None:
+    spec = SPEC.format(scheme="git-tag").replace(
+        '"{stage}{suffix}-{VERSION}"]', '"{stage}{suffix}-{VERSION}", "{stage}-{VERSION_MAJOR_MINOR}", "{stage}-{VERSION_MAJOR}"]'
+    )
+    (repo / "bakegen.yaml").write_text(spec, encoding="utf-8")
+    git(repo, env, "commit", "-q", "-am", "alias tags")
+    git(repo, env, "tag", "v2.5.0")
+
+    def tags(*args: str, **extra: str) -> list[str]:
+        result = bakegen("plan", "--json", *args, cwd=repo, env={**env, **extra})
+        assert result.returncode == 0, result.stderr
+        found: list[str] = json.loads(result.stdout)["target"]["full-cpu"]["tags"]
+        return [tag.split(":", 1)[1] for tag in found]
+
+    assert tags() == ["full", "full-2.5.0", "full-2.5", "full-2"]
+    assert tags("--var", "VERSION=9.9.9") == ["full", "full-9.9.9"]  # an explicit version gets no aliases
+    assert tags(VERSION="9.9.9") == ["full", "full-9.9.9"]
+    git(repo, env, "tag", "-d", "v2.5.0")
+    git(repo, env, "tag", "v0.3.0-rc.1")
+    assert tags() == ["full", "full-0.3.0-rc.1"]  # a pre-release moves no alias
