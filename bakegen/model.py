@@ -134,11 +134,18 @@ class Target:
 
     def index_annotations(self, values: Mapping[str, str]) -> dict[str, str]:
         """The annotations a merged index of this target carries: those without a level prefix or with `index` among its levels."""
+        return self.level_annotations("index", values)
+
+    def manifest_annotations(self, values: Mapping[str, str]) -> dict[str, str]:
+        """The annotations of each image manifest (what buildx applies to an annotation without a level prefix)."""
+        return self.level_annotations("manifest", values)
+
+    def level_annotations(self, level: str, values: Mapping[str, str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for entry in self.resolved_annotations(values):
             key, _, value = entry.partition("=")
             levels, colon, name = key.rpartition(":")
-            if not colon or "index" in (level.split("[", 1)[0].strip() for level in levels.split(",")):
+            if not colon or level in (part.split("[", 1)[0].strip() for part in levels.split(",")):
                 found[name if colon else key] = value
         return found
 

@@ -262,3 +262,26 @@ def test_semver_alias_tags_only_for_a_release_tag(bakegen: Runner, repo: Path, e
     git(repo, env, "tag", "-d", "v2.5.0")
     git(repo, env, "tag", "v0.3.0-rc.1")
     assert tags() == ["full", "full-0.3.0-rc.1"]  # a pre-release moves no alias
+
+
+def test_annotation_levels() -> None:
+    from bakegen.model import Target
+    from bakegen.template import Text, Var
+
+    target = Target(
+        "full-cpu", "cpu", "full", ".", "Dockerfile", ("linux/amd64",), (), (),
+        annotations=("plain=1", "index:only-index=2", "manifest:only-manifest=3", "index,manifest:both=4", "manifest-descriptor:d=5"),
+        annotation_templates=(("org.opencontainers.image.version", (Var("VERSION"),)), ("empty", (Var("NONE"),))),
+    )  # fmt: skip
+    values = {"VERSION": "b3", "NONE": ""}
+    assert target.index_annotations(values) == {"plain": "1", "only-index": "2", "both": "4", "org.opencontainers.image.version": "b3"}
+    assert target.manifest_annotations(values) == {
+        "plain": "1",
+        "only-manifest": "3",
+        "both": "4",
+        "org.opencontainers.image.version": "b3",
+    }
+    assert target.resolved_annotations(values)[-1] == "org.opencontainers.image.version=b3"  # the empty one is left out
+    assert Target(
+        "t", "v", "s", ".", "D", (), (), (), labels=(("z", "1"),), label_templates=(("a", (Text("x-"), Var("NONE"))),)
+    ).resolved_labels(values) == {"a": "x-", "z": "1"}
