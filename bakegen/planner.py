@@ -174,6 +174,13 @@ class _PlanBuilder:
             metadata=raw.get("metadata", True),
             args=tuple(sorted(raw.get("args", {}).items())),
         )
+        reserved = {self.data["image"].get("variable", "REPO"), *(versioning.fact_variable(f) for f in ("created", "revision", "source"))}
+        if versioning.variable in reserved:
+            self.error(
+                ("versioning", "variable"),
+                f"{versioning.variable} is already the bake variable of {_filled_by(versioning.variable)}",
+            )
+            return None
         # The values come from git at run time (the environment wins); the defaults keep render deterministic.
         descriptions = {
             "version": f"The image version, computed from git ({versioning.scheme}) by bakegen; set it to override.",
@@ -429,6 +436,11 @@ class _PlanBuilder:
             python=tuple(sorted(raw.get("python", {}).items())),
             attest=raw.get("attest", defaults.attest),
         )
+
+
+def _filled_by(name: str) -> str:
+    facts = {"OCI_CREATED": "the commit time", "OCI_REVISION": "the commit", "OCI_SOURCE": "the source URL"}
+    return facts.get(name, "the image repository")
 
 
 def _suggest_variable(path: SpecPath, name: str) -> str:
