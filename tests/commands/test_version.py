@@ -285,3 +285,39 @@ def test_annotation_levels() -> None:
     assert Target(
         "t", "v", "s", ".", "D", (), (), (), labels=(("z", "1"),), label_templates=(("a", (Text("x-"), Var("NONE"))),)
     ).resolved_labels(values) == {"a": "x-", "z": "1"}
+
+
+@pytest.mark.parametrize("situation", ["release-tag", "no-tag", "branch", "shallow", "no-git"])
+def test_bake_uses_the_documented_version_everywhere(
+    bakegen: Runner, repo: Path, env: dict[str, str], tmp_path: Path, situation: str
+) -> None:
+    """bake (dry run: the exact buildx command and its variables) builds the version `bakegen version` prints."""
+    directory = repo
+    if situation in ("release-tag", "no-tag"):
+        write_project(repo, "git-tag")
+        git(repo, env, "commit", "-q", "-am", "git-tag scheme")
+        if situation == "release-tag":
+            git(repo, env, "tag", "v3.1.4")
+    elif situation == "branch":
+        git(repo, env, "checkout", "-q", "feature/x")
+    elif situation == "shallow":
+        git(tmp_path, env, "clone", "-q", "--depth", "1", f"file://{repo}", "shallow")
+        directory = tmp_path / "shallow"
+    else:
+        shutil.rmtree(repo / ".git")
+    sha7 = "" if situation == "no-git" else git(directory, env, "rev-parse", "--short=7", "HEAD")
+    expected = {
+        "release-tag": "3.1.4",
+        "no-tag": f"sha-{sha7}",
+        "branch": f"feature-x-b4-{sha7}",
+        "shallow": f"sha-{sha7}",
+        "no-git": "dev",
+    }[situation]
+    assert version(bakegen, directory, env) == expected
+    result = bakegen("bake", "--dry-run", cwd=directory, env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"VERSION={expected}" in result.stderr and f'"org.opencontainers.image.version" = "{expected}"' in result.stdout
+    assert "Traceback" not in result.stderr
+    if situation in ("no-tag", "shallow", "no-git"):
+        assert f"note: version {expected}: " in result.stderr  # the fallback is announced, once
+        assert result.stderr.count("note: version") == 1
