@@ -9,7 +9,8 @@ something else and the ref names do not describe it.
 
 Schemes (`compute_version`; an explicit, non-empty VERSION always wins and gets no aliases):
   build-number  `b<N>` on the default branch (N = `git rev-list --count HEAD`, as llama.cpp's tags),
-                `<branch>-b<N>-<sha7>` elsewhere and for pull requests, `b<N>-<sha7>` on a detached HEAD.
+                `<branch>-b<N>-<sha7>` elsewhere and for pull requests, `b<N>-<sha7>` on a detached HEAD
+                (`b<N>` when a tag named exactly `b<N>` is at HEAD, as on a pushed release tag).
   git-tag       the tag at HEAD (`v` stripped optionally) plus `MAJOR.MINOR` and `MAJOR` aliases for a
                 semver release without pre-release part; no `MAJOR` alias for 0.x, which promises nothing.
   sha           `sha-<sha7>`.
@@ -210,6 +211,9 @@ def compute_version(facts: GitFacts | None, scheme: VersionScheme, *, explicit: 
     if default is None and facts.branch in ("main", "master"):
         notes.append(f"default branch unknown (no origin/HEAD): taking {facts.branch}; `git remote set-head origin --auto` sets it")
         default = facts.branch
+    if facts.branch is None and facts.tag == build:
+        # A tag b<N> on this very commit count (llama.cpp tags its releases so): the build number is released.
+        return result(build, f"commit count, released as tag {facts.tag}")
     if facts.branch is None:
         notes.append("detached HEAD and no CI ref: the version carries the commit; check out a branch or set VERSION")
         return result(f"{build}-{facts.short_sha}", f"commit count of detached HEAD {facts.short_sha}")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bakegen import __version__, init
 from bakegen.commands import bake, matrix, merge, plan, render, smoke, validate, workflow
+from bakegen.commands import version as version_command
 from bakegen.commands.common import SHORTHAND_ARGS, Selection, SpecOptions
 from bakegen.errors import EXIT_FAILED, EXIT_USAGE, BakegenError, EngineError
 from bakegen.spec import DEFAULT_SPEC
@@ -30,7 +31,10 @@ COMMANDS = {
     "workflow": "write the GitHub Actions workflow that builds the matrix on native runners",
     "matrix": "print the job matrix as JSON, for your own workflow (fromJSON)",
     "init": "write a starting spec from existing Dockerfiles or a bake file",
+    "version": "print the image version the spec's versioning scheme gives this git checkout",
 }
+# The commands that fill the spec's `versioning` variables from git (render never does: its output is deterministic).
+VERSIONED_COMMANDS = frozenset({"plan", "bake", "merge", "smoke", "version"})
 
 
 def _add_spec_option(parser: argparse.ArgumentParser) -> None:
@@ -161,6 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_init_options(p)
 
+    p = sub.add_parser(
+        "version",
+        help=COMMANDS["version"],
+        description="Print the version computed from git by the spec's `versioning` scheme, as bake, plan and the workflow use it.",
+    )
+    _add_spec_option(p)
+    p.add_argument("--json", action="store_true", help="print every fact: version, aliases, revision, created, source, the OCI labels")
+
     p = sub.add_parser("matrix", help=COMMANDS["matrix"], description='The build matrix as JSON: {"include": [...]}.')
     _add_spec_option(p)
     p.add_argument(
@@ -259,7 +271,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 force=args.force,
             )
         )
-    spec = SpecOptions(args.file, args.strict)
+    spec = SpecOptions(args.file, args.strict, versioned=args.command in VERSIONED_COMMANDS)
     environ = os.environ
     if args.command == "validate":
         return validate.run(spec)
@@ -267,6 +279,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return render.run(spec, specs=args.specs, output=args.output, fmt=args.format, check=args.check, exit_code=args.exit_code)
     if args.command == "workflow":
         return workflow.run(spec, output=args.output, check=args.check)
+    if args.command == "version":
+        return version_command.run(spec, as_json=args.json, environ=environ)
     if args.command == "matrix":
         return matrix.run(spec, platform_split=args.platform_split)
     selection = Selection(tuple(args.names), tuple(args.var), tuple(args.arg_values))

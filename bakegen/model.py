@@ -130,6 +130,39 @@ class Target:
         in one manifest list with the variant's own (STAGE-VARIANT)."""
         return f"{self.stage}-{self.variant}" if self.source else self.name
 
+    # Labels and annotations whose values use bake variables ({VERSION}, the OCI metadata of `versioning`).
+    # `labels`/`annotations` stay literal; these are resolved with the run's values (resolved_labels).
+    label_templates: tuple[tuple[str, Template], ...] = ()
+    annotation_templates: tuple[tuple[str, Template], ...] = ()  # (KEY with its optional level prefix, value)
+
+    def resolved_labels(self, values: Mapping[str, str]) -> dict[str, str]:
+        """Every label with these values, sorted by key; a templated label that comes out empty is left out."""
+        labels = dict(self.labels)
+        labels.update((key, text) for key, text in ((k, resolve(v, values)) for k, v in self.label_templates) if text)
+        return dict(sorted(labels.items()))
+
+    def resolved_annotations(self, values: Mapping[str, str]) -> list[str]:
+        """Every annotation as bake's KEY=VALUE with these values; a templated one that comes out empty is left out."""
+        templated = [f"{key}={text}" for key, text in ((k, resolve(v, values)) for k, v in self.annotation_templates) if text]
+        return [*self.annotations, *templated]
+
+    def index_annotations(self, values: Mapping[str, str]) -> dict[str, str]:
+        """The annotations a merged index of this target carries: those without a level prefix or with `index` among its levels."""
+        return self.level_annotations("index", values)
+
+    def manifest_annotations(self, values: Mapping[str, str]) -> dict[str, str]:
+        """The annotations of each image manifest (what buildx applies to an annotation without a level prefix)."""
+        return self.level_annotations("manifest", values)
+
+    def level_annotations(self, level: str, values: Mapping[str, str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for entry in self.resolved_annotations(values):
+            key, _, value = entry.partition("=")
+            levels, colon, name = key.rpartition(":")
+            if not colon or level in (part.split("[", 1)[0].strip() for part in levels.split(",")):
+                found[name if colon else key] = value
+        return found
+
 
 @dataclass(frozen=True)
 class Group:
@@ -167,6 +200,36 @@ class WorkflowSettings:
         return dict(self.python).get(runner, default)
 
 
+VersionSchemeName = Literal["build-number", "git-tag", "sha"]
+VersionFact = Literal["version", "created", "revision", "source"]
+# The bake variables that carry the git facts of `versioning` (the version has its own, `Versioning.variable`).
+FACT_VARIABLES: dict[str, str] = {"created": "OCI_CREATED", "revision": "OCI_REVISION", "source": "OCI_SOURCE"}
+OCI_PREFIX = "org.opencontainers.image."
+
+
+@dataclass(frozen=True)
+class Versioning:
+    """The spec's `versioning:` block: how the version and the OCI metadata come from git."""
+
+    scheme: VersionSchemeName = "build-number"
+    default_branch: str | None = None
+    variable: str = "VERSION"
+    strip_v: bool = True
+    semver_aliases: bool = True
+    source_url: str | None = None
+    metadata: bool = True  # OCI labels, manifest and index annotations on every target
+    args: tuple[tuple[str, VersionFact], ...] = ()  # Dockerfile ARG -> the fact it gets
+
+    def fact_variable(self, fact: str) -> str:
+        """The bake variable holding a fact (version, created, revision, source)."""
+        return self.variable if fact == "version" else FACT_VARIABLES[fact]
+
+    def alias_variables(self) -> tuple[str, ...]:
+        """git-tag with semver aliases: the variables of the MAJOR.MINOR and MAJOR aliases (empty when there is none,
+        so a tag that uses one is left out, as every conditional tag)."""
+        return (f"{self.variable}_MAJOR_MINOR", f"{self.variable}_MAJOR") if self.scheme == "git-tag" and self.semver_aliases else ()
+
+
 @dataclass(frozen=True)
 class BuildPlan:
     spec_path: str
@@ -175,6 +238,10 @@ class BuildPlan:
     targets: tuple[Target, ...]
     groups: tuple[Group, ...]
     workflow: WorkflowSettings = field(default_factory=WorkflowSettings)
+    versioning: Versioning | None = None
+    # Values computed from git by the commands (commands/common.py) for the versioning variables: they
+    # replace the defaults, and an environment variable that is set and not empty, or --var, wins over them.
+    computed: tuple[tuple[str, str], ...] = ()
 
     @property
     def registry(self) -> str:
@@ -184,12 +251,19 @@ class BuildPlan:
         return first if "/" in repository and ("." in first or ":" in first or first == "localhost") else "docker.io"
 
     def values(self, overrides: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
-        """Variable values as bake sees them: default, then the environment, then overrides."""
-        values = {v.name: environ.get(v.name, v.default) for v in self.variables}
+        """Variable values as bake sees them: default (or the value computed from git), then the environment, then overrides."""
+        computed = dict(self.computed)
+        values = {
+            v.name: (environ.get(v.name) or computed[v.name]) if v.name in computed else environ.get(v.name, v.default)
+            for v in self.variables
+        }
         for name, value in overrides.items():
             if name not in values:
                 raise UnknownVariable(name, values)
             values[name] = value
+        if self.versioning and self.versioning.variable in overrides:
+            # An explicit version gets no aliases from git (as with VERSION in the environment): only those set too.
+            values |= {alias: overrides.get(alias, "") for alias in self.versioning.alias_variables()}
         return values
 
     def tag_conditions(self, tag: Template) -> list[str]:

@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import string
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
 from bakegen.errors import Diagnostic
-from bakegen.model import BuildPlan, Cache, CheckKind, Group, SmokeCheck, Target, Variable, WorkflowSettings
+from bakegen.model import (
+    OCI_PREFIX,
+    BuildPlan,
+    Cache,
+    CheckKind,
+    Group,
+    SmokeCheck,
+    Target,
+    Variable,
+    Versioning,
+    WorkflowSettings,
+)
 from bakegen.platforms import platform_problem
 from bakegen.spec import Spec, SpecPath
 from bakegen.template import Part, Template, Text, Var, joined, shown
@@ -44,14 +55,19 @@ class _PlanBuilder:
         self._declare(repo_var, data["image"]["repository"], ("image", "repository"), "Image repository (without tag).")
         for name, declared in data.get("variables", {}).items():
             self._declare(name, declared.get("default", ""), ("variables", name), declared.get("description", ""))
+        versioning = self._versioning()
         top_args = self._args(data.get("args", {}), ("args",))
+        version_args = self._version_args(versioning, top_args)
 
         stages: list[str] = data["stages"]
         context = data.get("context", ".")
         targets: list[Target] = []
         for variant, vdata in data["variants"].items():
             vpath: SpecPath = ("variants", variant)
-            args = {**top_args, **self._args(vdata.get("args", {}), (*vpath, "args"))}
+            variant_args = self._args(vdata.get("args", {}), (*vpath, "args"))
+            args = {**top_args, **version_args, **variant_args}
+            for name in sorted(version_args.keys() & variant_args.keys()):
+                self.error((*vpath, "args", name), f"ARG {name} also gets a git fact from versioning.args; set it in one place")
             variant_stages = vdata.get("stages", stages)
             for index, stage in enumerate(variant_stages):
                 if stage not in stages:
@@ -66,6 +82,10 @@ class _PlanBuilder:
             sources = self._platform_sources(variant, vdata, args, platforms, variant_stages)
             for stage in (s for s in stages if s in variant_stages):
                 builtins = {"stage": stage, "variant": variant}
+                fixed_labels, label_templates = self._metadata_templates(labels, builtins, variant, "labels")
+                annotations = dict(data.get("annotations", {}))
+                fixed_annotations, annotation_templates = self._metadata_templates(annotations, builtins, variant, "annotations")
+                oci_labels, oci_annotations = self._oci_metadata(versioning, labels.keys(), annotations.keys())
                 primary = Target(
                     name=f"{stage}-{variant}",
                     variant=variant,
@@ -75,8 +95,10 @@ class _PlanBuilder:
                     platforms=tuple(platforms),
                     args=tuple(sorted(args.items())),
                     tags=tuple(self._tags(builtins, suffixes, repo_var)),
-                    labels=tuple(sorted(labels.items())),
-                    annotations=tuple(f"{k}={v}" for k, v in sorted(data.get("annotations", {}).items())),
+                    labels=tuple(sorted(fixed_labels.items())),
+                    annotations=tuple(f"{k}={v}" for k, v in sorted(fixed_annotations.items())),
+                    label_templates=tuple(sorted({**oci_labels, **label_templates}.items())),
+                    annotation_templates=tuple(sorted({**oci_annotations, **annotation_templates}.items())),
                     cache=self._cache(builtins, repo_var),
                     checks=self._checks(stage, variant),
                     free_disk=bool(vdata.get("free-disk", False)),
@@ -108,6 +130,7 @@ class _PlanBuilder:
             targets=tuple(targets),
             groups=tuple(groups),
             workflow=self._workflow(),
+            versioning=versioning,
         )
         return plan, self.problems
 
@@ -174,6 +197,94 @@ class _PlanBuilder:
             merged = {**args, **self._args(source.get("args", {}), (*spath, "args"))}
             sources[name] = {**source, "args": merged}
         return sources
+
+    # -- versioning (the version and the OCI metadata from git) --
+
+    def _versioning(self) -> Versioning | None:
+        raw = self.data.get("versioning")
+        if raw is None:
+            return None
+        versioning = Versioning(
+            scheme=raw.get("scheme", "build-number"),
+            default_branch=raw.get("default-branch"),
+            variable=raw.get("variable", "VERSION"),
+            strip_v=raw.get("strip-v", True),
+            semver_aliases=raw.get("semver-aliases", True),
+            source_url=raw.get("source-url"),
+            metadata=raw.get("metadata", True),
+            args=tuple(sorted(raw.get("args", {}).items())),
+        )
+        reserved = {self.data["image"].get("variable", "REPO"), *(versioning.fact_variable(f) for f in ("created", "revision", "source"))}
+        if versioning.variable in reserved:
+            self.error(
+                ("versioning", "variable"),
+                f"{versioning.variable} is already the bake variable of {_filled_by(versioning.variable)}",
+            )
+            return None
+        # The values come from git at run time (the environment wins); the defaults keep render deterministic.
+        descriptions = {
+            "version": f"The image version, computed from git ({versioning.scheme}) by bakegen; set it to override.",
+            "created": "org.opencontainers.image.created: the commit time (SOURCE_DATE_EPOCH wins), filled by bakegen.",
+            "revision": "org.opencontainers.image.revision: the commit, filled by bakegen.",
+            "source": "org.opencontainers.image.source and url, filled by bakegen.",
+        }
+        for fact, description in descriptions.items():
+            name = versioning.fact_variable(fact)
+            if name in self.variables:
+                if fact != "version":
+                    self.error(
+                        ("variables", name), f"bake variable {name} is filled by versioning; give this variable another name", key=True
+                    )
+                continue  # a declared VERSION keeps its default: the computed value replaces it at run time
+            self._declare(name, "", ("versioning",), description)
+        for name, what in zip(versioning.alias_variables(), ("MAJOR.MINOR", "MAJOR"), strict=False):
+            if name in self.variables:
+                self.error(("variables", name), f"bake variable {name} is filled by versioning; give this variable another name", key=True)
+                continue
+            self._declare(
+                name, "", ("versioning",), f"The {what} alias of a semver release tag at HEAD, filled by bakegen; empty otherwise."
+            )
+        return versioning
+
+    def _version_args(self, versioning: Versioning | None, top_args: Mapping[str, Template]) -> dict[str, Template]:
+        if versioning is None:
+            return {}
+        for name in sorted(top_args.keys() & dict(versioning.args).keys()):
+            self.error(("args", name), f"ARG {name} also gets a git fact from versioning.args; set it in one place", key=True)
+        return {arg: (Var(versioning.fact_variable(fact)),) for arg, fact in versioning.args}
+
+    def _metadata_templates(
+        self, entries: Mapping[str, str], builtins: Mapping[str, str], variant: str, kind: str
+    ) -> tuple[dict[str, str], dict[str, Template]]:
+        """Labels or annotations: (the literal ones, the ones whose value uses a bake variable). Values take the
+        placeholders tags take ({stage}, {variant}, bake variables; {{ and }} for braces)."""
+        literal: dict[str, str] = {}
+        templated: dict[str, Template] = {}
+        own = self.data["variants"][variant].get(kind, {})
+        for key, text in entries.items():
+            path: SpecPath = ("variants", variant, kind, key) if key in own else (kind, key)
+            template = self._template(text, path, builtins)
+            if template is None:
+                continue
+            if any(isinstance(part, Var) for part in template):
+                templated[key] = template
+            else:
+                literal[key] = "".join(part.value for part in template if isinstance(part, Text))
+        return literal, templated
+
+    def _oci_metadata(
+        self, versioning: Versioning | None, labels: Iterable[str], annotations: Iterable[str]
+    ) -> tuple[dict[str, Template], dict[str, Template]]:
+        """The org.opencontainers.image.* labels and annotations of `versioning`; the spec's own keys win."""
+        if versioning is None or not versioning.metadata:
+            return {}, {}
+        facts = {"created": "created", "revision": "revision", "version": "version", "source": "source", "url": "source"}
+        metadata: dict[str, Template] = {OCI_PREFIX + key: (Var(versioning.fact_variable(fact)),) for key, fact in facts.items()}
+        taken = {key.rpartition(":")[2] for key in annotations}
+        return (
+            {key: value for key, value in metadata.items() if key not in set(labels)},
+            {key: value for key, value in metadata.items() if key not in taken},
+        )
 
     # -- templates --
 
@@ -365,6 +476,11 @@ class _PlanBuilder:
             python=tuple(sorted(raw.get("python", {}).items())),
             attest=raw.get("attest", defaults.attest),
         )
+
+
+def _filled_by(name: str) -> str:
+    facts = {"OCI_CREATED": "the commit time", "OCI_REVISION": "the commit", "OCI_SOURCE": "the source URL"}
+    return facts.get(name, "the image repository")
 
 
 def _suggest_variable(path: SpecPath, name: str) -> str:

@@ -324,11 +324,17 @@ class MergeStep:
                 out.append((owner, self.plan.resolved_tags(members[0], self.values), mine))
         return out
 
+    def index_annotations(self, target: str) -> dict[str, str]:
+        """The index annotations of a target's manifest list: its own (the OCI metadata of `versioning`, and the spec's
+        annotations without a level prefix or with `index`), then those given to the step."""
+        mine = next((t for t in self.plan.targets if t.name == target), None)
+        return {**(mine.index_annotations(self.values) if mine else {}), **self.annotations}
+
     def describe(self, record: RunRecord) -> str:
         lines = []
         for name, tags, images in self.groups(record) or [(t.name, [], []) for t in self.plan.targets]:
             sources = [f"{b.repository}@{b.digest}" for b in images] or ["<the digests built above>"]
-            lines.append(shlex.join(buildx.imagetools_create_argv(tags or [name], sources, dict(self.annotations), self.builder)))
+            lines.append(shlex.join(buildx.imagetools_create_argv(tags or [name], sources, self.index_annotations(name), self.builder)))
         return "merge:\n    " + "\n    ".join(lines)
 
     def preview(self, record: RunRecord) -> str:
@@ -356,7 +362,7 @@ class MergeStep:
         rows = [("TARGET", "TAGS", "PLATFORMS", "INDEX DIGEST")]
         for name, tags, images in groups:
             sources = [f"{b.repository}@{b.digest}" for b in images]
-            buildx.imagetools_create(tags, sources, dict(self.annotations), builder=self.builder)
+            buildx.imagetools_create(tags, sources, self.index_annotations(name), builder=self.builder)
             raw = buildx.imagetools_raw(tags[0]) or b""
             digest = "sha256:" + hashlib.sha256(raw).hexdigest()
             record.merged.append({"target": name, "name": images[0].repository, "digest": digest, "tags": tags})

@@ -152,18 +152,13 @@ class _Checker:
         return sorted(self.found.values(), key=lambda d: (d.line, d.column))
 
     def check_literals(self) -> None:
-        # Defaults, labels and annotations are literal text: {NAME} in them is never expanded.
+        # Defaults are literal text: {NAME} in them is never expanded. (Labels and annotations take placeholders.)
         known = {*self.defaults, *_BUILTINS}
         for naming in self.namings:
             value = _at(self.data, naming.default_path) if naming.default_path else None
             named = [m for m in _PLACEHOLDER.findall(value) if m in known] if isinstance(value, str) else []
             if naming.default_path and named:
                 self.add(naming.default_path, f"defaults are literal: {{{named[0]}}} is not expanded here; give {naming.name} a value")
-        for place in [("labels",), ("annotations",), *(("variants", v, "labels") for v in self.data["variants"])]:
-            for key, value in (_at(self.data, place) or {}).items():
-                named = [m for m in _PLACEHOLDER.findall(value) if m in known]
-                if named:
-                    self.add((*place, key), f"{place[-1]} are literal: {{{named[0]}}} stays as written", "warning")
 
     def template_fields(self, text: str, path: SpecPath) -> list[str] | None:
         """The placeholders of a template; None when it does not parse (the planner says why)."""

@@ -263,6 +263,7 @@ def generate_workflow(plan: BuildPlan, spec_in_repo: str, output: str | None, *,
         {"name": "Free disk space", "if": "matrix.free-disk", "run": FREE_DISK},
         *_setup_steps(build_setups, install, per_entry=len(build_setups) > 1),
         *(runtime if cache_kind == "gha" else []),
+        *_version_step(plan),
         _login_step(plan.registry, publish),
         {"name": build + " ${{ matrix.platform }}, push by digest", "id": "bake", "if": publish, "run": _bake(plan, push=True)},
         {"name": build + " ${{ matrix.platform }} (not pushed)", "id": "bake-only", "if": build_only, "run": _bake(plan, push=False)},
@@ -291,6 +292,7 @@ def generate_workflow(plan: BuildPlan, spec_in_repo: str, output: str | None, *,
     targets = list(dict.fromkeys(t.tag_owner for t in plan.targets))  # what merge publishes: one list per owner
     merge_steps: list[dict[str, Any]] = [
         *_setup_steps([settings.python_setup(merge_runner)], install, per_entry=False),
+        *_version_step(plan),
         _login_step(plan.registry, None),  # the whole job runs only where it may publish
         {
             "name": "Download the digests",
@@ -397,6 +399,16 @@ def _setup_steps(setups: list[str], install: str, *, per_entry: bool) -> list[di
         {"name": "Set up buildx", "uses": uses("docker/setup-buildx-action")},
     ]
     return steps
+
+
+# Every trigger (schedule, dispatch, tag, pull request) computes the version the same way: this step runs the code
+# `bakegen bake` and `bakegen merge` run themselves, so the log shows the version (and any fallback note) up front.
+VERSION_STEP = 'bakegen version -f "$BAKEGEN_SPEC" --json'
+
+
+def _version_step(plan: BuildPlan) -> list[dict[str, Any]]:
+    """The version step of a spec with `versioning:` (none without: then nothing is computed from git)."""
+    return [{"name": "Compute the version from git", "run": VERSION_STEP}] if plan.versioning is not None else []
 
 
 def _bake(plan: BuildPlan, *, push: bool) -> str:

@@ -282,6 +282,16 @@ def test_ci_tag_push_matches_local(tmp_path: Path, env: dict[str, str], upstream
     assert compute_version(ci_facts, SHA, explicit=None) == compute_version(facts_of(clone, env), SHA, explicit=None)
 
 
+def test_ci_push_of_a_build_number_tag_gives_that_build_number(tmp_path: Path, env: dict[str, str], upstream: Path) -> None:
+    work = actions_checkout(tmp_path, env, upstream, "b3", depth=None)
+    facts = facts_of(work, github_env(tmp_path, env, git(work, env, "rev-parse", "HEAD"), "tag", "b3"))
+    assert (facts.branch, facts.tag, facts.commit_count) == (None, "b3", 3)
+    result = compute_version(facts, BUILD, explicit=None)
+    assert (result.version, result.notes) == ("b3", ()) and "released as tag b3" in result.source
+    other = facts_of(work, github_env(tmp_path, env, git(work, env, "rev-parse", "HEAD"), "tag", "b9"))
+    assert compute_version(other, BUILD, explicit=None).version == f"b3-{other.short_sha}"  # a tag that is not the count
+
+
 @pytest.mark.parametrize("branch", ["main", "feature/Ünï+x@y"])
 def test_ci_branch_push_with_full_history_matches_local(
     tmp_path: Path, env: dict[str, str], upstream: Path, clone: Path, branch: str

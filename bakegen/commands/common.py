@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from bakegen import report
 from bakegen.errors import BakegenError
-from bakegen.model import BuildPlan, NoImageReference, PlanLookupError, UnknownSelection, UnknownVariable
+from bakegen.gitinfo import VersionScheme, compute_version, missing_git_reason, oci_metadata, read_git_facts, source_date_epoch
+from bakegen.model import OCI_PREFIX, BuildPlan, NoImageReference, PlanLookupError, UnknownSelection, UnknownVariable, Versioning
 from bakegen.pipeline import Compiled, compile_spec
 from bakegen.slices import only
 
@@ -19,6 +22,7 @@ class SpecOptions:
 
     path: str
     strict: bool = False
+    versioned: bool = False  # compute the spec's `versioning` values from git (plan, bake, merge, smoke, version; never render)
 
 
 # Shorthand flags for the ARGs users touch most: flag -> Dockerfile ARG.
@@ -39,6 +43,13 @@ def load(spec: SpecOptions, *, quiet: bool = False) -> Compiled:
     compiled = compile_spec(spec.path, strict=spec.strict)
     if not quiet:
         report.diagnostics(compiled.warnings)
+    versioning = compiled.plan.versioning
+    if spec.versioned and versioning is not None:
+        info = version_info(versioning, compiled.spec.directory, os.environ)
+        if not quiet:
+            for note in info.notes:
+                report.progress(f"note: version {info.version}: {note}")
+        compiled = replace(compiled, plan=replace(compiled.plan, computed=tuple(info.variables(versioning).items())))
     return compiled
 
 
@@ -50,7 +61,74 @@ def selected(compiled: Compiled, selection: Selection, environ: Mapping[str, str
         overrides = {**shorthand_variables(narrowed, selection.args), **dict(selection.variables)}
         values = plan.values(overrides, environ)
     warn_unread_environment(narrowed, environ)
-    return narrowed, values
+    return with_metadata(narrowed, values), values
+
+
+def with_metadata(plan: BuildPlan, values: Mapping[str, str]) -> BuildPlan:
+    """The plan with every templated label and annotation resolved to literal text with these values: what one
+    run builds. (A rendered bake file keeps them as ${VARIABLE}s; a value that comes out empty is left out.)"""
+    targets = tuple(
+        replace(
+            t,
+            labels=tuple(t.resolved_labels(values).items()),
+            annotations=tuple(t.resolved_annotations(values)),
+            label_templates=(),
+            annotation_templates=(),
+        )
+        for t in plan.targets
+    )
+    return replace(plan, targets=targets)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """What `bakegen version` prints: the version and the OCI metadata of HEAD, and how they were found."""
+
+    version: str
+    aliases: tuple[str, ...]
+    how: str  # how the version was determined
+    metadata: tuple[tuple[str, str], ...]  # org.opencontainers.image.* -> value; unknown facts left out
+    notes: tuple[str, ...] = ()
+
+    def fact(self, name: str) -> str:
+        """created, revision, version or source ("" when unknown)."""
+        return dict(self.metadata).get(OCI_PREFIX + name, "")
+
+    def variables(self, versioning: Versioning) -> dict[str, str]:
+        """The bake variables `versioning` declares, with these values."""
+        found = {versioning.fact_variable(fact): self.fact(fact) or (self.version if fact == "version" else "") for fact in FACTS}
+        aliases = [*self.aliases, "", ""]
+        return found | dict(zip(versioning.alias_variables(), aliases, strict=False))
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "aliases": list(self.aliases),
+            "revision": self.fact("revision") or None,
+            "created": self.fact("created") or None,
+            "source": self.fact("source") or None,
+            "determined-by": self.how,
+            "labels": dict(self.metadata),
+            "notes": list(self.notes),
+        }
+
+
+FACTS = ("version", "created", "revision", "source")
+
+
+def version_info(versioning: Versioning, directory: Path, environ: Mapping[str, str], *, explicit: str | None = None) -> VersionInfo:
+    """The version of the checkout at `directory` by the spec's scheme. An explicit version (--var, else a non-empty
+    environment variable) wins; without git, or in a shallow clone, the documented fallback with a note."""
+    explicit = explicit or environ.get(versioning.variable) or None
+    facts = read_git_facts(directory, environ, default_branch=versioning.default_branch)
+    scheme = VersionScheme(versioning.scheme, strip_v=versioning.strip_v, semver_aliases=versioning.semver_aliases)
+    result = compute_version(facts, scheme, explicit=explicit)
+    notes = list(result.notes)
+    if facts is None and not explicit:
+        notes = [f"{missing_git_reason(directory, environ) or 'no git'}; using {result.version!r}: set {versioning.variable} to choose one"]
+    notes += source_date_epoch(environ)[1]
+    metadata = oci_metadata(facts, result.version, source_url=versioning.source_url, env=environ)
+    return VersionInfo(result.version, result.aliases, result.source, tuple(sorted(metadata.items())), tuple(notes))
 
 
 def shorthand_variables(plan: BuildPlan, args: tuple[tuple[str, str], ...]) -> dict[str, str]:
