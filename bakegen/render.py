@@ -62,6 +62,16 @@ def tag_expression(plan: BuildPlan, template: Template) -> str:
     return f'{test} ? {hcl_template(template)} : ""'
 
 
+def optional_template(template: Template, literal_prefix: str, empty: str) -> str:
+    """A label or annotation value that uses bake variables. One made only of variables is left out
+    while it is empty (`null` drops a label, `""` an annotation), as bakegen leaves it out at bake time;
+    one with literal text always stays."""
+    full = hcl_template((Text(literal_prefix), *template))
+    if any(isinstance(part, Text) and part.value for part in template):
+        return full
+    return f'notequal("", {hcl_template(template)}) ? {full} : {empty}'
+
+
 def header(plan: BuildPlan, output: str | None, comment: str = "#", fmt: Format = "hcl") -> str:
     """Says the file is generated and how to regenerate it; paths relative to the output."""
     out_dir = Path(output).parent if output else Path.cwd()
@@ -96,6 +106,8 @@ def render_hcl(plan: BuildPlan, output: str | None = None) -> str:
     env.filters["q"] = hcl_string
     env.filters["tpl"] = hcl_template
     env.filters["tag"] = lambda template: tag_expression(plan, template)
+    env.filters["label"] = lambda template: optional_template(template, "", "null")
+    env.filters["annotation"] = lambda pair: optional_template(pair[1], pair[0] + "=", '""')
     env.filters["comment"] = lambda text: " ".join(str(text).split())
     source = resources.read_text("docker-bake.hcl.j2")
     # from_string skips the bytecode cache; a loader lets Jinja key the cache on the source checksum.
@@ -116,6 +128,11 @@ def render_json(plan: BuildPlan, output: str | None = None) -> str:
         # A JSON string is an HCL template whose characters are JSON-escaped (by json.dumps),
         # so only the template markers need escaping here.
         return "".join(escape_template_markers(p.value) if isinstance(p, Text) else f"${{{p.name}}}" for p in template)
+
+    def optional(template: Template, literal_prefix: str, empty: str) -> str:
+        if any(isinstance(p, Text) and p.value for p in template):
+            return tpl((Text(literal_prefix), *template))
+        return f"${{{optional_template(template, literal_prefix, empty)}}}"
 
     def interpolated(template: Template) -> str:
         if not plan.tag_conditions(template):
@@ -139,10 +156,12 @@ def render_json(plan: BuildPlan, output: str | None = None) -> str:
         if t.args:
             body["args"] = {name: tpl(value) for name, value in t.args}
         body["tags"] = [interpolated(tag) for tag in t.tags]
-        if t.labels:
-            body["labels"] = {escape_template_markers(k): escape_template_markers(v) for k, v in t.labels}
-        if t.annotations:
-            body["annotations"] = [escape_template_markers(a) for a in t.annotations]
+        if t.labels or t.label_templates:
+            labels = {escape_template_markers(k): escape_template_markers(v) for k, v in t.labels}
+            body["labels"] = labels | {escape_template_markers(k): optional(v, "", "null") for k, v in t.label_templates}
+        if t.annotations or t.annotation_templates:
+            annotations = [escape_template_markers(a) for a in t.annotations]
+            body["annotations"] = annotations + [optional(v, k + "=", '""') for k, v in t.annotation_templates]
         if t.cache:
             body["cache-from"] = [tpl(t.cache.source())]
             if t.export_cache:
@@ -158,14 +177,16 @@ def render(plan: BuildPlan, fmt: Format = "hcl", output: str | None = None) -> s
 def resolved_target(plan: BuildPlan, target: Target, values: Mapping[str, str]) -> dict[str, Any]:
     """One target as `docker buildx bake --print` shows it (same keys, same order)."""
     body: dict[str, Any] = {}
-    if target.annotations:
-        body["annotations"] = list(target.annotations)
+    annotations = target.resolved_annotations(values)
+    if annotations:
+        body["annotations"] = annotations
     body["context"] = target.context
     body["dockerfile"] = target.dockerfile
     if target.args:
         body["args"] = {name: resolve(value, values) for name, value in target.args}
-    if target.labels:
-        body["labels"] = dict(target.labels)
+    labels = target.resolved_labels(values)
+    if labels:
+        body["labels"] = labels
     tags = plan.resolved_tags(target, values)
     if tags:
         body["tags"] = tags

@@ -213,7 +213,9 @@ class PushStep:
     def run(self, record: RunRecord) -> int:
         for target in self.part.plan.targets:
             built = record.built[self.part.key(target.name, self.several)]
-            built.digest = registry.push_by_digest(built.image_id, built.repository, dict(self.annotations))
+            # The docker driver drops manifest annotations on --load: the upload puts them back.
+            annotations = {**target.manifest_annotations({}), **self.annotations}
+            built.digest = registry.push_by_digest(built.image_id, built.repository, annotations)
             row = record.rows.get(built.key)
             if row:
                 record.rows[built.key] = (*row[:3], report.digest_cell(built.digest, False), *row[4:])

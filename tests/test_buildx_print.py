@@ -105,7 +105,7 @@ def test_arbitrary_strings_survive_render_and_buildx(
     spec: dict[str, Any] = yaml.safe_load(MINIMAL_SPEC)
     spec["variants"] = {"cpu": {"dockerfile": "Dockerfile", "args": {"A": arg, "F": {"value": fixed, "variable": None}}}}
     spec["stages"] = ["full"]
-    spec["labels"] = {label_key: label_value}
+    spec["labels"] = {label_key: label_value.replace("{", "{{").replace("}", "}}")}  # label values take placeholders
     spec["tags"] = [tag.replace("{", "{{").replace("}", "}}")]
     path = write_spec(tmp_path, yaml.safe_dump(spec, allow_unicode=False))
     plan, problems = build_plan(load_spec(path))

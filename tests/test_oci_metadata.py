@@ -121,14 +121,11 @@ def test_plan_json_equals_buildx_print_with_the_computed_version(bakegen: Runner
     assert printed.returncode == 0, printed.stderr
     assert plan.stdout == printed.stdout
     assert json.loads(plan.stdout)["target"]["full-two"]["args"]["APP_VERSION"] == "b2"
+    assert json.loads(plan.stdout)["target"]["full-two"]["labels"]["org.opencontainers.image.version"] == "b2"
 
 
 @pytest.mark.registry
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="the docker driver's PushStep uploads without annotations until commands/bake.py/steps.py pass Target.manifest_annotations",
-)
 def test_bake_push_puts_the_oci_metadata_on_every_manifest(
     bakegen: Runner, project: tuple[Path, dict[str, str]], registry_repository: str
 ) -> None:

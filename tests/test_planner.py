@@ -72,10 +72,12 @@ def test_aliases_tag_the_same_target(tmp_path: Path) -> None:
 def test_groups_per_variant_and_stage() -> None:
     plan = plan_of(LLAMA_SPEC)
     groups = {g.name: g.targets for g in plan.groups}
-    assert list(groups) == ["default", "cpu", "cuda", "rocm", "musa", "full", "light", "server"]
+    variants = ["cpu", "cuda", "cuda13", "rocm", "musa", "vulkan", "intel", "openvino"]
+    assert list(groups) == ["default", *variants, "full", "light", "server"]
     assert groups["cuda"] == ("full-cuda", "light-cuda", "server-cuda")
-    assert groups["server"] == ("server-cpu", "server-cuda", "server-rocm", "server-musa")
-    assert [t.name for t in plan.select(["server", "full-cpu"])] == ["full-cpu", "server-cpu", "server-cuda", "server-rocm", "server-musa"]
+    assert groups["server"] == ("server-cpu", "server-cpu-s390x", *(f"server-{v}" for v in variants[1:]))
+    chosen = [t.name for t in plan.select(["server", "full-cpu"])]
+    assert chosen == ["full-cpu", "full-cpu-s390x", "server-cpu", "server-cpu-s390x", *(f"server-{v}" for v in variants[1:])]
     with pytest.raises(UnknownSelection) as unknown:
         plan.select(["nope"])
     assert unknown.value.name == "nope" and "cuda" in unknown.value.groups

@@ -14,8 +14,10 @@ def run(spec: SpecOptions, selection: Selection, settings: SmokeSettings, enviro
     compiled = load(spec)
     plan, values = selected(compiled, selection, environ)
     with cli_words(plan):
-        # Each target's first tag: the image `bakegen bake --load` leaves in the local engine.
-        images = tuple(ImageChecks(t.name, plan.local_image(t, values), t.checks) for t in plan.targets if t.checks)
+        # Each tag's image as `bakegen bake --load` leaves it in the local engine (one platform per tag:
+        # a platform source shares its owner's tags, so its owner's entry checks whichever was loaded).
+        owners = [t for t in plan.targets if t.tag_owner == t.name or t.tag_owner not in {o.name for o in plan.targets}]
+        images = tuple(ImageChecks(t.name, plan.local_image(t, values), t.checks) for t in owners if t.checks)
     if not images:
         raise BakegenError(f"{plan.spec_path}: the selected targets declare no checks (see `checks` in the spec)")
     code, _ = execute([SmokeStep(images, values, settings)], dry_run=False)

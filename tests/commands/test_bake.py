@@ -40,14 +40,16 @@ def test_docker_driver_push_of_multi_platform_targets_is_split() -> None:
     assert [s.label for s in plan_slices(plan, bake_args(push=True), lambda: "docker", lambda: "linux/amd64")] == [
         "linux/amd64",
         "linux/arm64",
+        "linux/s390x",
     ]
     slices = plan_slices(plan, bake_args(push=True), lambda: "docker-container", lambda: "linux/amd64")
     assert [s.label for s in slices] == ["all"]
     split = plan_slices(plan, bake_args(push=True, split_platforms=True), lambda: "docker", lambda: "linux/amd64")
-    assert [s.label for s in split] == ["linux/amd64", "linux/arm64"]
+    assert [s.label for s in split] == ["linux/amd64", "linux/arm64", "linux/s390x"]
+    assert [t.name for t in split[2].plan.targets] == ["full-cpu-s390x", "light-cpu-s390x", "server-cpu-s390x"]
     assert [t.name for t in split[1].plan.targets] == ["full-cpu", "light-cpu", "server-cpu", "full-rocm", "light-rocm", "server-rocm"]
     with pytest.raises(BakegenError, match="none of the selected targets builds for it"):
-        plan_slices(plan, bake_args(platform="linux/s390x"), lambda: "docker", lambda: "linux/amd64")
+        plan_slices(plan, bake_args(platform="linux/ppc64le"), lambda: "docker", lambda: "linux/amd64")
 
 
 @pytest.mark.parametrize(
@@ -55,8 +57,9 @@ def test_docker_driver_push_of_multi_platform_targets_is_split() -> None:
     [
         ({"load": True}, ["build"]),
         ({"load": True, "smoke": True}, ["build", "smoke"]),
-        ({"push": True, "smoke": True, "split_platforms": True}, ["build", "build", "smoke", "push", "push", "merge"]),
-        ({"push": True, "split_platforms": True}, ["build", "build", "push", "push", "merge"]),
+        # the demo: amd64, arm64, and s390x (cpu's platform source)
+        ({"push": True, "smoke": True, "split_platforms": True}, ["build", "build", "build", "smoke", "push", "push", "push", "merge"]),
+        ({"push": True, "split_platforms": True}, ["build", "build", "build", "push", "push", "push", "merge"]),
         ({"push": True, "smoke": True, "platform": "linux/arm64"}, ["build", "smoke", "push"]),
     ],
 )
