@@ -12,6 +12,21 @@ variable "VERSION" {
   default = ""
 }
 
+# org.opencontainers.image.created: the commit time (SOURCE_DATE_EPOCH wins), filled by bakegen.
+variable "OCI_CREATED" {
+  default = ""
+}
+
+# org.opencontainers.image.revision: the commit, filled by bakegen.
+variable "OCI_REVISION" {
+  default = ""
+}
+
+# org.opencontainers.image.source and url, filled by bakegen.
+variable "OCI_SOURCE" {
+  default = ""
+}
+
 variable "CUDA_VERSION" {
   default = "12.4.0"
 }
@@ -101,7 +116,12 @@ target "full-cpu" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-cpu"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-cpu,mode=max"]
 }
@@ -118,7 +138,12 @@ target "full-cpu-s390x" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-cpu-s390x"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-cpu-s390x,mode=max"]
 }
@@ -135,7 +160,12 @@ target "light-cpu" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-cpu"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-cpu,mode=max"]
 }
@@ -152,7 +182,12 @@ target "light-cpu-s390x" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-cpu-s390x"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-cpu-s390x,mode=max"]
 }
@@ -169,7 +204,12 @@ target "server-cpu" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-cpu"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-cpu,mode=max"]
 }
@@ -186,7 +226,12 @@ target "server-cpu-s390x" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-cpu-s390x"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-cpu-s390x,mode=max"]
 }
@@ -207,7 +252,12 @@ target "full-cuda" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-cuda"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-cuda,mode=max"]
 }
@@ -228,7 +278,12 @@ target "light-cuda" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-cuda"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-cuda,mode=max"]
 }
@@ -249,7 +304,12 @@ target "server-cuda" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-cuda"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-cuda,mode=max"]
 }
@@ -270,7 +330,12 @@ target "full-cuda13" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-cuda13"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-cuda13,mode=max"]
 }
@@ -291,7 +356,12 @@ target "light-cuda13" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-cuda13"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-cuda13,mode=max"]
 }
@@ -312,7 +382,12 @@ target "server-cuda13" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-cuda13"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-cuda13,mode=max"]
 }
@@ -329,7 +404,12 @@ target "full-rocm" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-rocm"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-rocm,mode=max"]
 }
@@ -346,7 +426,12 @@ target "light-rocm" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-rocm"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-rocm,mode=max"]
 }
@@ -363,7 +448,12 @@ target "server-rocm" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-rocm"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-rocm,mode=max"]
 }
@@ -383,7 +473,12 @@ target "full-musa" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-musa"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-musa,mode=max"]
 }
@@ -403,7 +498,12 @@ target "light-musa" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-musa"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-musa,mode=max"]
 }
@@ -423,7 +523,12 @@ target "server-musa" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-musa"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-musa,mode=max"]
 }
@@ -440,7 +545,12 @@ target "full-vulkan" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-vulkan"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-vulkan,mode=max"]
 }
@@ -457,7 +567,12 @@ target "light-vulkan" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-vulkan"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-vulkan,mode=max"]
 }
@@ -474,7 +589,12 @@ target "server-vulkan" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-vulkan"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-vulkan,mode=max"]
 }
@@ -491,7 +611,12 @@ target "full-intel" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-intel"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-intel,mode=max"]
 }
@@ -508,7 +633,12 @@ target "light-intel" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-intel"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-intel,mode=max"]
 }
@@ -525,7 +655,12 @@ target "server-intel" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-intel"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-intel,mode=max"]
 }
@@ -542,7 +677,12 @@ target "full-openvino" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-openvino"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-openvino,mode=max"]
 }
@@ -559,7 +699,12 @@ target "light-openvino" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-openvino"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-openvino,mode=max"]
 }
@@ -576,7 +721,12 @@ target "server-openvino" {
   labels = {
     "org.opencontainers.image.licenses" = "MIT"
     "org.opencontainers.image.source" = "https://github.com/ggml-org/llama.cpp"
+    "org.opencontainers.image.created" = notequal("", "${OCI_CREATED}") ? "${OCI_CREATED}" : null
+    "org.opencontainers.image.revision" = notequal("", "${OCI_REVISION}") ? "${OCI_REVISION}" : null
+    "org.opencontainers.image.url" = notequal("", "${OCI_SOURCE}") ? "${OCI_SOURCE}" : null
+    "org.opencontainers.image.version" = notequal("", "${VERSION}") ? "${VERSION}" : null
   }
+  annotations = [notequal("", "${OCI_CREATED}") ? "org.opencontainers.image.created=${OCI_CREATED}" : "", notequal("", "${OCI_REVISION}") ? "org.opencontainers.image.revision=${OCI_REVISION}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.source=${OCI_SOURCE}" : "", notequal("", "${OCI_SOURCE}") ? "org.opencontainers.image.url=${OCI_SOURCE}" : "", notequal("", "${VERSION}") ? "org.opencontainers.image.version=${VERSION}" : ""]
   cache-from = ["type=registry,ref=${REPO}:buildcache-openvino"]
   cache-to   = ["type=registry,ref=${REPO}:buildcache-openvino,mode=max"]
 }

@@ -530,6 +530,9 @@ def test_generated_steps_run_with_a_stub_bakegen(tmp_path: Path, bakegen: Runner
     environ = stub_environ(stubs, log, LLAMA_TARGETS, "ghcr.io/ggml-org/llama.cpp")
     merge = run_publish(workflow, repo, tmp_path, environ, GITHUB_SCHEDULE)
     argv = logged_argv(log)
+    # every job first computes the version from git the way bake and merge do (the example has `versioning`)
+    assert [a for a in argv if a[0] == "version"] == [["version", "-f", "bakegen.yaml", "--json"]] * 12
+    argv = [a for a in argv if a[0] != "version"]
     temp = str(tmp_path / "build-1" / "runner-temp")
     assert argv[1] == [
         *("bake", "-f", "bakegen.yaml", "cpu", "--platform", "linux/arm64", "--push", "--strict", "--smoke"),
