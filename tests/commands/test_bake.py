@@ -217,7 +217,7 @@ def test_per_platform_pushes_then_merge_and_never_clobber(
     repo = registry_repository
     digests = tmp_path / "digests"
     digests.mkdir()
-    for platform in ("linux/amd64", "linux/arm64"):  # one CI runner each
+    for platform in ("linux/amd64", "linux/arm64", "linux/s390x"):  # one CI runner each; s390x from s390x.Dockerfile
         arch = platform.split("/")[1]
         pushed = bakegen(
             "bake", "--push", "--platform", platform, "--var", f"REPO={repo}", "--metadata-file", str(digests / f"{arch}.json"), "light-cpu",
@@ -227,12 +227,12 @@ def test_per_platform_pushes_then_merge_and_never_clobber(
     assert registry_tags(repo) == set()  # pushed by digest only
     merged = bakegen("merge", "--from", str(digests), "--var", f"REPO={repo}", "light-cpu", cwd=DEMO_DIR)
     assert merged.returncode == 0, merged.stderr
-    assert imagetools_platforms(f"{repo}:light") == ["linux/amd64", "linux/arm64"]
+    assert imagetools_platforms(f"{repo}:light") == ["linux/amd64", "linux/arm64", "linux/s390x"]
     assert registry_tags(repo) == {"light"}
-    # publishing amd64 alone would drop arm64 from :light: refused, and :light is untouched
+    # publishing amd64 alone would drop arm64 and s390x from :light: refused, and :light is untouched
     alone = bakegen("merge", "--from", str(digests / "amd64.json"), "--var", f"REPO={repo}", "light-cpu", cwd=DEMO_DIR)
-    assert alone.returncode == 1 and "no image for linux/arm64" in alone.stderr
-    assert imagetools_platforms(f"{repo}:light") == ["linux/amd64", "linux/arm64"]
+    assert alone.returncode == 1 and "no image for linux/arm64, linux/s390x" in alone.stderr
+    assert imagetools_platforms(f"{repo}:light") == ["linux/amd64", "linux/arm64", "linux/s390x"]
     forced = bakegen(
         "merge", "--from", str(digests / "amd64.json"), "--allow-fewer-platforms", "--var", f"REPO={repo}", "light-cpu", cwd=DEMO_DIR
     )
