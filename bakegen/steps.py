@@ -121,6 +121,7 @@ class BuildSettings:
     no_cache: bool = False
     quiet: bool = False
     by_digest: bool = False  # push untagged by digest (BuildKit's push-by-digest; needs a docker-container builder)
+    attest: tuple[str, ...] = ()  # bake `attest` entries (--provenance, --sbom): type=provenance,mode=max
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,11 @@ class BuildStep:
                 repository = self.values[self.part.plan.repository_variable]
                 output = f"type=image,name={repository},push-by-digest=true,name-canonical=true,push=true"
                 overrides += ((f"{target.name}.output", output), (f"{target.name}.tags", ""))
+        # bake adds up repeated `attest` overrides; run_bake passes --set as a mapping (one value per key), so
+        # the first goes to `*.attest` and the second (there are two kinds at most) to each target's own key.
+        for index, entry in enumerate(s.attest):
+            keys = ["*.attest"] if index == 0 else [f"{t.name}.attest" for t in self.part.plan.targets]
+            overrides += tuple((key, entry) for key in keys)
         return buildx.BakeInvocation(
             bake_file=bake_file,
             targets=tuple(t.name for t in self.part.plan.targets),
