@@ -782,3 +782,46 @@ def test_two_interleaved_runs_of_the_generated_jobs_do_not_mix(tmp_path: Path, b
         assert registry_manifest(repo, f"app-{run}1") == index
     assert registry_manifest(repo, "app") == registry_manifest(repo, published["a"])  # the last merge wins the shared tag
     assert registry_tags(repo) == {"app", "app-a1", "app-b1"}
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_build_metadata_and_job_summary_give_digest_platforms_size_and_smoke(
+    tmp_path: Path, bakegen: Runner, registry_repository: str
+) -> None:
+    """One build job (bake, then the Summary step) and the merge, for real: the metadata file carries per
+    target what the summary shows (buildx's digest, bakegen.platforms/size/smoke), the merge each tag's index digest."""
+    import hashlib
+
+    repo = registry_repository
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "bakegen.yaml").write_text(
+        INTERLEAVED_SPEC.replace("[linux/amd64, linux/arm64]", "[linux/amd64]")
+        + "checks:\n  app:\n    - {name: payload, file: /payload.txt}\n",
+        encoding="utf-8",
+    )
+    (checkout / "Dockerfile").write_text("FROM scratch AS app\nCOPY payload.txt /payload.txt\n")
+    (checkout / "payload.txt").write_text("x" * 3000)
+    workflow: dict[str, Any] = yaml.safe_load(generate(bakegen, checkout))
+    entry = next(e for e in workflow["jobs"]["build"]["strategy"]["matrix"]["include"] if e["platform"] == "linux/amd64")
+    github = GITHUB_SCHEDULE | {"repository": "example/tiny", "event_name": "workflow_dispatch"}
+    environ = clean_env(REPO=repo, VERSION="b1", PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    build = Machine(tmp_path / "build", github, environ)
+    build.run_job(workflow, "build", entry, checkout, wanted=lambda s: s.get("id") == "bake" or s["name"] == "Summary")
+    metadata = json.loads((build.temp / "digests" / "cpu-amd64.json").read_text())
+    [image] = metadata["images"]
+    target = metadata["app-cpu"]
+    assert target["containerimage.digest"] == image["digest"] and re.fullmatch(r"sha256:[0-9a-f]{64}", image["digest"])
+    assert target["bakegen.platforms"] == "linux/amd64" and int(target["bakegen.size"]) >= 3000
+    assert target["bakegen.smoke"] == "1 passed, 0 failed, 0 skipped"
+    summary = (build.root / "summary").read_text()
+    assert f"| app-cpu | linux/amd64 | {image['digest']} | 0.0 MiB | 1 passed, 0 failed, 0 skipped |" in summary
+    merge = Machine(tmp_path / "merge", github, environ)
+    (merge.temp / "digests").mkdir()
+    shutil.copy(build.temp / "digests" / "cpu-amd64.json", merge.temp / "digests")
+    merge.run_job(workflow, "merge", {}, checkout, wanted=lambda s: s.get("id") in ("merge", "digests") or s["name"] == "Summary")
+    [merged] = json.loads((merge.temp / "merged.json").read_text())["images"]
+    raw = subprocess.run(["docker", "buildx", "imagetools", "inspect", "--raw", f"{repo}:app-b1"], capture_output=True, check=True).stdout
+    assert merged["digest"] == "sha256:" + hashlib.sha256(raw).hexdigest() and merged["tags"] == [f"{repo}:app", f"{repo}:app-b1"]
+    assert f"| app-cpu | {repo} | {merged['digest']} | `{repo}:app` `{repo}:app-b1` |" in (merge.root / "summary").read_text()
