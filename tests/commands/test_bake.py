@@ -320,7 +320,10 @@ def test_provenance_and_sbom_become_attest_overrides(tmp_path: Path) -> None:
 def test_attestations_are_refused_with_the_docker_driver_before_any_build(tmp_path: Path, bakegen: Runner, flags: list[str]) -> None:
     repo = unique_repository("attest")
     tiny_project(tmp_path, repo)
-    result = bakegen("bake", "--load", *flags, cwd=tmp_path)
+    try:
+        result = bakegen("bake", "--load", *flags, cwd=tmp_path)
+    finally:
+        remove_images(repo)  # only if the refusal failed
     assert result.returncode == 2, result.stderr
     named = " and ".join(f.split("=")[0] for f in flags)
     assert result.stderr.splitlines() == [
