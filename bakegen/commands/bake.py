@@ -171,7 +171,10 @@ def refuse_unsupported_attestations(options: BakeOptions, driver: Callable[[], s
 def warn_dropped_annotations(plan: BuildPlan, options: BakeOptions, driver: Callable[[], str]) -> None:
     """The docker driver's image store keeps no annotations: say which ones this run loses, in one line."""
     written = sorted({a for t in plan.targets for a in t.annotations})
-    if not written or driver() != "docker":
+    try:
+        if not written or driver() != "docker":
+            return
+    except EngineError:  # no engine to ask (a --dry-run here): the build itself says so
         return
     dropped = annotation_levels.dropped_by_docker_driver(written, uploaded=options.push)
     if dropped:

@@ -364,3 +364,13 @@ def test_docker_driver_names_the_annotations_it_drops_and_the_merge_writes_the_i
     assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == ["amd64", "arm64"]
     for entry in index["manifests"]:
         assert registry_manifest(repo, entry["digest"])["annotations"] == {"org.opencontainers.image.title": "tiny"}
+
+
+def test_annotation_levels() -> None:
+    from bakegen import annotation_levels
+
+    written = ["a=1", "index:b=2", "index,manifest:c=3", "manifest-descriptor:d=4", "org.example:key=5"]
+    assert annotation_levels.at_level(written, "manifest") == {"a": "1", "c": "3", "org.example:key": "5"}
+    assert annotation_levels.at_level(written, "index") == {"b": "2", "c": "3"}
+    assert annotation_levels.dropped_by_docker_driver(written, uploaded=True) == ["manifest-descriptor:d=4"]
+    assert annotation_levels.dropped_by_docker_driver(written, uploaded=False) == written
