@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## demo: render the llama.cpp example; with a Docker engine up, build and check the demo images
+## demo: render the llama.cpp example; with a Docker engine up, build, check and publish the demo images
 demo: $(STAMP)
 	$(BIN)/bakegen validate -f examples/llama.cpp/bakegen.yaml
 	$(BIN)/bakegen render -f examples/llama.cpp/bakegen.yaml
@@ -23,10 +23,13 @@ demo: $(STAMP)
 		echo "No Docker engine with buildx here: rendered only (run scripts/provision-docker.sh to build the demo images)."; \
 	fi
 
+# Builds every demo image, smoke-tests it, and publishes to the local registry (127.0.0.1:5000): each
+# image goes up untagged by digest, then one manifest list per final tag. Nothing is pushed if a check
+# fails. DEMO_BAKE_ARGS adds bake options, e.g. DEMO_BAKE_ARGS='--var REPO=localhost:5000/mine'.
+DEMO_BAKE_ARGS ?=
 demo-images: $(STAMP)
 	bash examples/demo/prepare-rootfs.sh
-	cd examples/demo && ../../$(BIN)/bakegen bake --load
-	cd examples/demo && ../../$(BIN)/bakegen smoke
+	$(BIN)/bakegen bake -f examples/demo/bakegen.yaml --push --smoke $(DEMO_BAKE_ARGS)
 
 
 ## test: create the virtualenv, install, lint, type-check and run every test

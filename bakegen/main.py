@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--smoke", action="store_true", help="run the spec's smoke checks on the built images; with --push, push only if they pass"
     )
+    for kind in ("provenance", "sbom"):
+        p.add_argument(
+            f"--{kind}", nargs="?", const="true", metavar="VALUE",
+            help=f"attach a {kind} attestation (buildx's --{kind}; write --{kind}=VALUE); refused with the docker driver",
+        )  # fmt: skip
     _add_smoke_options(p)
 
     p = sub.add_parser(
@@ -314,6 +319,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         no_cache=args.no_cache,
         smoke=args.smoke,
         smoke_settings=settings,
+        provenance=args.provenance,
+        sbom=args.sbom,
     )
     return bake.run(spec, selection, options, environ)
 

@@ -87,6 +87,16 @@ def build_failure(outcome: BakeOutcome, label: str) -> None:
     print(f"error: {outcome.error}", file=sys.stderr)
 
 
+def dropped_annotations(dropped: Sequence[str], *, pushed: bool) -> None:
+    """One warning line naming the annotations a docker-driver run loses."""
+    where = (
+        "bakegen writes manifest and index annotations when it pushes, but has no place for descriptor ones"
+        if pushed
+        else "its image store keeps none; with --push bakegen writes the manifest and index ones"
+    )
+    print(f"warning: the docker driver drops these annotations: {', '.join(dropped)} ({where})", file=sys.stderr)
+
+
 def digest_cell(digest: str, local: bool) -> str:
     """A digest says what kind it is: `id:` for an image ID in the local engine, `sha256:` for a registry digest."""
     if not digest.startswith("sha256:"):

@@ -40,6 +40,8 @@ class BuiltImage:
     tags: tuple[str, ...]  # the target's final tags
     image_id: str = ""  # in the local engine (--load)
     digest: str = ""  # pushed, untagged, by digest
+    size: int | None = None  # bytes, in the local engine
+    smoke: str = ""  # the smoke result, "2 passed, 0 failed, 1 skipped"; empty when not checked
 
     def reference(self) -> str:
         """What a check runs: the pushed digest when there is one (it is what gets published), else the local image."""
@@ -54,6 +56,12 @@ class BuiltImage:
             "tags": list(self.tags),
         }
 
+    def as_buildx_metadata(self) -> dict[str, str]:
+        """This image's entry in --metadata-file as buildx keys them, plus bakegen's: what the job summary reads."""
+        entry = {"containerimage.digest": self.digest or self.image_id, "bakegen.platforms": self.platform}
+        entry |= {"bakegen.size": str(self.size)} if self.size is not None else {}
+        return entry | ({"bakegen.smoke": self.smoke} if self.smoke else {})
+
 
 @dataclass
 class RunRecord:
@@ -65,12 +73,24 @@ class RunRecord:
     merged: list[dict[str, object]] = field(default_factory=list)
 
     def metadata(self) -> dict[str, object]:
-        """The --metadata-file: per-platform digests (what `bakegen merge --from` reads) and the published indexes."""
-        return {
+        """The --metadata-file: per-platform digests (what `bakegen merge --from` reads) and the published indexes,
+        and per built image (keyed as the table names it) buildx's containerimage.digest and bakegen.platforms,
+        bakegen.size, bakegen.smoke: what the workflow's job summary shows. Target names always hold a '-',
+        so they never meet the three fixed keys."""
+        targets: dict[str, object] = {key: built.as_buildx_metadata() for key, built in self.built.items()}
+        return targets | {
             "schema": DIGESTS_SCHEMA,
             "images": [b.as_json() for b in self.built.values() if b.digest],
             "merged": self.merged,
         }
+
+    def note_smoke(self, outcomes: Sequence[CaseOutcome]) -> None:
+        """Each checked image's result, for the metadata file (checks name their image as the table does)."""
+        for key, built in self.built.items():
+            mine = [str(o.result) for o in outcomes if o.case.target == key]
+            if mine:
+                counts = (f"{mine.count(result)} {word}" for result, word in (("pass", "passed"), ("fail", "failed"), ("skip", "skipped")))
+                built.smoke = ", ".join(counts)
 
 
 DIGESTS_SCHEMA = "bakegen.digests/v1"
@@ -121,6 +141,7 @@ class BuildSettings:
     no_cache: bool = False
     quiet: bool = False
     by_digest: bool = False  # push untagged by digest (BuildKit's push-by-digest; needs a docker-container builder)
+    attest: tuple[str, ...] = ()  # bake `attest` entries (--provenance, --sbom): type=provenance,mode=max
 
 
 @dataclass(frozen=True)
@@ -145,6 +166,11 @@ class BuildStep:
                 repository = self.values[self.part.plan.repository_variable]
                 output = f"type=image,name={repository},push-by-digest=true,name-canonical=true,push=true"
                 overrides += ((f"{target.name}.output", output), (f"{target.name}.tags", ""))
+        # bake adds up repeated `attest` overrides; run_bake passes --set as a mapping (one value per key), so
+        # the first goes to `*.attest` and the second (there are two kinds at most) to each target's own key.
+        for index, entry in enumerate(s.attest):
+            keys = ["*.attest"] if index == 0 else [f"{t.name}.attest" for t in self.part.plan.targets]
+            overrides += tuple((key, entry) for key in keys)
         return buildx.BakeInvocation(
             bake_file=bake_file,
             targets=tuple(t.name for t in self.part.plan.targets),
@@ -181,6 +207,7 @@ class BuildStep:
             record.built[key] = BuiltImage(
                 key, target.name, ",".join(target.platforms), self.values[plan.repository_variable], tuple(tags),
                 image_id=digest if self.settings.load else "", digest=digest if self.settings.by_digest else "",
+                size=sizes.get(tags[0]) if tags else None,
             )  # fmt: skip
             size = sizes.get(tags[0]) if tags else None
             log = outcome.targets.get(target.name)
@@ -272,6 +299,7 @@ class SmokeStep:
 
         with _sigterm_as_interrupt():
             outcomes = session.run_all(cases, self.settings.jobs, live)
+        record.note_smoke(outcomes)
         report.smoke_summary(outcomes)
         if self.settings.junit_xml:
             write_atomic(self.settings.junit_xml, report.junit_xml(outcomes))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bakegen import report
+from bakegen import annotation_levels, report
 from bakegen.commands.common import Selection, SpecOptions, cli_words, load, selected
 from bakegen.errors import EXIT_OK, BakegenError, EngineError
 from bakegen.model import BuildPlan
@@ -39,6 +39,8 @@ class BakeOptions:
     no_cache: bool = False
     smoke: bool = False
     smoke_settings: SmokeSettings = field(default_factory=SmokeSettings)
+    provenance: str | None = None  # --provenance[=VALUE], as buildx takes it
+    sbom: str | None = None  # --sbom[=VALUE]
 
 
 def run(spec: SpecOptions, selection: Selection, options: BakeOptions, environ: Mapping[str, str]) -> int:
@@ -48,6 +50,8 @@ def run(spec: SpecOptions, selection: Selection, options: BakeOptions, environ: 
     compiled = load(spec)
     plan, values = selected(compiled, selection, environ)
     driver = functools.cache(lambda: buildx.builder_driver(options.builder))
+    refuse_unsupported_attestations(options, driver)
+    warn_dropped_annotations(plan, options, driver)
     if any(t.cache for t in plan.targets) and driver() == "docker":
         report.progress("note: the docker driver cannot export a build cache; building without cache-to (cache-from is kept)")
         plan = without_cache_export(plan)
@@ -85,6 +89,7 @@ def bake_steps(
         no_cache=options.no_cache,
         quiet=options.quiet,
         by_digest=options.push and not upload,
+        attest=attestations(options),
     )
     steps: list[Step] = [BuildStep(part, index, several, values, settings) for index, part in enumerate(slices)]
     if options.smoke:
@@ -99,9 +104,9 @@ def bake_steps(
         else:
             report.progress("note: --smoke: the selected targets declare no checks (see `checks` in the spec); nothing to smoke-test")
     if upload:
-        steps += [PushStep(part, several) for part in slices]
+        steps += [PushStep(part, several, annotations=annotation_levels.of_plan(plan, "manifest")) for part in slices]
     if options.push and not options.platform:
-        steps.append(MergeStep(plan, values, builder=options.builder))
+        steps.append(MergeStep(plan, values, annotations=annotation_levels.of_plan(plan, "index"), builder=options.builder))
     return steps
 
 
@@ -131,3 +136,46 @@ def plan_slices(plan: BuildPlan, options: BakeOptions, driver: Callable[[], str]
         platform = native()
         return [Slice(platform, for_native(plan, platform))]
     return [Slice("all", plan)]
+
+
+# -- supply chain: attestations and annotations --
+
+_PARSE_BOOL = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True}
+_PARSE_BOOL |= {"0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
+
+
+def attestations(options: BakeOptions) -> tuple[str, ...]:
+    """--provenance and --sbom as bake's `attest` entries, canonical as buildx makes them (a boolean value
+    turns the attestation on or off; anything else is its parameters: `mode=max`, `generator=IMAGE`)."""
+    out = []
+    for kind, value in (("provenance", options.provenance), ("sbom", options.sbom)):
+        if value is None:
+            continue
+        on = _PARSE_BOOL.get(value)
+        out.append(f"type={kind},disabled={str(not on).lower()}" if on is not None else f"type={kind},{value}")
+    return tuple(out)
+
+
+def refuse_unsupported_attestations(options: BakeOptions, driver: Callable[[], str]) -> None:
+    """The docker driver cannot attach attestations (buildx refuses them), and the image it loads, which
+    bakegen uploads, could not carry them anyway: asking for them there is refused, before any build."""
+    wanted = [f"--{kind}" for kind, value in (("provenance", options.provenance), ("sbom", options.sbom)) if value is not None]
+    wanted = [flag for flag in wanted if _PARSE_BOOL.get(getattr(options, flag[2:])) is not False]
+    if wanted and driver() == "docker":
+        raise BakegenError(
+            f"{' and '.join(wanted)}: the docker driver cannot attach attestations; use a docker-container builder "
+            "(docker buildx create --use --driver docker-container, or --builder NAME)"
+        )
+
+
+def warn_dropped_annotations(plan: BuildPlan, options: BakeOptions, driver: Callable[[], str]) -> None:
+    """The docker driver's image store keeps no annotations: say which ones this run loses, in one line."""
+    written = sorted({a for t in plan.targets for a in t.annotations})
+    try:
+        if not written or driver() != "docker":
+            return
+    except EngineError:  # no engine to ask (a --dry-run here): the build itself says so
+        return
+    dropped = annotation_levels.dropped_by_docker_driver(written, uploaded=options.push)
+    if dropped:
+        report.dropped_annotations(dropped, pushed=options.push)

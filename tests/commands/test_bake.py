@@ -282,3 +282,110 @@ def test_registry_cache_spec_builds_on_the_docker_driver(tmp_path: Path, bakegen
         assert docker_run(f"{repo}:light").stdout.startswith("ACCELERATOR=cpu")
     finally:
         remove_images(repo)
+
+
+# -- supply chain: --provenance / --sbom, and the annotations the docker driver would drop --
+
+TINY_SPEC = """\
+version: 1
+image: {{repository: {repository}}}
+stages: [app]
+annotations:
+  org.opencontainers.image.title: tiny
+  "index:org.example.index": on-the-index
+  "manifest-descriptor:org.example.descriptor": nowhere
+variants:
+  cpu: {{dockerfile: Dockerfile, suffix: "", platforms: [linux/amd64, linux/arm64]}}
+"""
+
+
+def tiny_project(directory: Path, repository: str, content: str = "hello") -> Path:
+    """A FROM scratch image with one file: builds in a second for any platform, no QEMU needed."""
+    (directory / "Dockerfile").write_text("FROM scratch AS app\nCOPY payload.txt /payload.txt\n")
+    (directory / "payload.txt").write_text(content)
+    return write_spec(directory, TINY_SPEC.format(repository=repository))
+
+
+def test_provenance_and_sbom_become_attest_overrides(tmp_path: Path) -> None:
+    from bakegen.commands.bake import attestations
+    from bakegen.steps import RunRecord
+
+    assert attestations(bake_args(provenance="mode=max", sbom="true")) == ("type=provenance,mode=max", "type=sbom,disabled=false")
+    assert attestations(bake_args(provenance="false")) == ("type=provenance,disabled=true",)
+    plan, _ = build_plan(load_spec(tiny_project(tmp_path, "example.com/app")))
+    opts = bake_args(push=True, provenance="mode=max", sbom="generator=example/sbom")
+    slices = plan_slices(plan, opts, lambda: "docker-container", lambda: "linux/amd64")
+    [build, merge] = bake_steps(plan, slices, plan.values({}, environ={}), opts, tmp_path, docker_driver=False)
+    assert isinstance(build, BuildStep) and isinstance(merge, MergeStep)
+    invocation = build.invocation(RunRecord(tmp_path))
+    argv = invocation.argv()
+    assert "*.attest=type=provenance,mode=max" in argv and "app-cpu.attest=type=sbom,generator=example/sbom" in argv
+    # what buildx makes of them: both attestations on the target (one --set key each: run_bake passes a mapping)
+    printed = subprocess.run([*argv[:-1], "--print", *invocation.targets], cwd=tmp_path, capture_output=True, text=True)
+    if printed.returncode == 0:  # needs docker buildx; the argv above is checked either way
+        assert sorted(json.loads(printed.stdout)["target"]["app-cpu"]["attest"]) == [
+            "type=provenance,mode=max",
+            "type=sbom,generator=example/sbom",
+        ]
+    assert merge.annotations == {"org.example.index": "on-the-index"}
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("flags", [["--provenance"], ["--sbom=generator=x/y"], ["--provenance=mode=max", "--sbom"]])
+def test_attestations_are_refused_with_the_docker_driver_before_any_build(tmp_path: Path, bakegen: Runner, flags: list[str]) -> None:
+    repo = unique_repository("attest")
+    tiny_project(tmp_path, repo)
+    try:
+        result = bakegen("bake", "--load", *flags, cwd=tmp_path)
+    finally:
+        remove_images(repo)  # only if the refusal failed
+    assert result.returncode == 2, result.stderr
+    named = " and ".join(f.split("=")[0] for f in flags)
+    assert result.stderr.splitlines() == [
+        f"bakegen: {named}: the docker driver cannot attach attestations; use a docker-container builder "
+        "(docker buildx create --use --driver docker-container, or --builder NAME)"
+    ]
+    assert (
+        "==> build" not in result.stderr and subprocess.run(["docker", "images", "-q", repo], capture_output=True, text=True).stdout == ""
+    )
+    switched_off = bakegen("bake", "--load", "--dry-run", "--provenance=false", cwd=tmp_path)  # off is no attestation: allowed
+    assert switched_off.returncode == 0 and "'*.attest=type=provenance,disabled=true'" in switched_off.stderr
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_docker_driver_names_the_annotations_it_drops_and_the_merge_writes_the_index_ones(
+    tmp_path: Path, bakegen: Runner, registry_repository: str
+) -> None:
+    from tests.test_demo_publish import registry_manifest
+
+    repo = registry_repository
+    tiny_project(tmp_path, repo)
+    loaded = bakegen("bake", "--load", "--dry-run", cwd=tmp_path)
+    warnings = [line for line in loaded.stderr.splitlines() if line.startswith("warning: the docker driver drops")]
+    assert warnings == [
+        "warning: the docker driver drops these annotations: index:org.example.index=on-the-index, "
+        "manifest-descriptor:org.example.descriptor=nowhere, org.opencontainers.image.title=tiny "
+        "(its image store keeps none; with --push bakegen writes the manifest and index ones)"
+    ]
+    pushed = bakegen("bake", "--push", "--progress", "quiet", cwd=tmp_path)
+    assert pushed.returncode == 0, pushed.stderr
+    assert [line for line in pushed.stderr.splitlines() if line.startswith("warning: the docker driver drops")] == [
+        "warning: the docker driver drops these annotations: manifest-descriptor:org.example.descriptor=nowhere "
+        "(bakegen writes manifest and index annotations when it pushes, but has no place for descriptor ones)"
+    ]
+    index = registry_manifest(repo, "app")
+    assert index["annotations"] == {"org.example.index": "on-the-index"}
+    assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == ["amd64", "arm64"]
+    for entry in index["manifests"]:
+        assert registry_manifest(repo, entry["digest"])["annotations"] == {"org.opencontainers.image.title": "tiny"}
+
+
+def test_annotation_levels() -> None:
+    from bakegen import annotation_levels
+
+    written = ["a=1", "index:b=2", "index,manifest:c=3", "manifest-descriptor:d=4", "org.example:key=5"]
+    assert annotation_levels.at_level(written, "manifest") == {"a": "1", "c": "3", "org.example:key": "5"}
+    assert annotation_levels.at_level(written, "index") == {"b": "2", "c": "3"}
+    assert annotation_levels.dropped_by_docker_driver(written, uploaded=True) == ["manifest-descriptor:d=4"]
+    assert annotation_levels.dropped_by_docker_driver(written, uploaded=False) == written

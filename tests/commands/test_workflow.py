@@ -728,3 +728,112 @@ def test_pull_request_trigger_settings(tmp_path: Path, bakegen: Runner) -> None:
     spec.write_text(LLAMA_SPEC.read_text() + "workflow:\n  pull-request: false\n")
     workflow = yaml.safe_load(bakegen("workflow", "-f", str(spec), "-o", "-").stdout)
     assert set(triggers(workflow)) == {"workflow_dispatch", "schedule", "push"}
+
+
+INTERLEAVED_SPEC = """\
+version: 1
+image: {repository: localhost:5000/unused}
+variables:
+  VERSION: {default: ""}
+stages: [app]
+tags: ["{stage}{suffix}", "{stage}{suffix}-{VERSION}"]
+cache: {type: none}
+variants:
+  cpu: {dockerfile: Dockerfile, suffix: "", platforms: [linux/amd64, linux/arm64]}
+"""
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_two_interleaved_runs_of_the_generated_jobs_do_not_mix(tmp_path: Path, bakegen: Runner, registry_repository: str) -> None:
+    """Runs A and B of the generated workflow (two checkouts whose image differs: a file's content),
+    their jobs interleaved in one registry repository: A amd64, B amd64, B arm64, A arm64, merge B, merge A.
+    Each run's index holds exactly the digests its own build jobs recorded; the shared tag ends at the last
+    merge, each run's own VERSION tag at its own index."""
+    from tests.test_demo_publish import registry_manifest
+
+    repo = registry_repository
+    checkouts = {}
+    for run in ("a", "b"):
+        checkout = tmp_path / f"checkout-{run}"
+        checkout.mkdir()
+        (checkout / "bakegen.yaml").write_text(INTERLEAVED_SPEC)
+        (checkout / "Dockerfile").write_text("FROM scratch AS app\nCOPY payload.txt /payload.txt\n")
+        (checkout / "payload.txt").write_text(f"built by run {run} {uuid.uuid4().hex}\n")
+        checkouts[run] = checkout
+    workflow: dict[str, Any] = yaml.safe_load(generate(bakegen, checkouts["a"]))
+    entries = {e["platform"]: e for e in workflow["jobs"]["build"]["strategy"]["matrix"]["include"]}
+    assert set(entries) == {"linux/amd64", "linux/arm64"}
+    github = GITHUB_SCHEDULE | {"repository": "example/tiny", "event_name": "workflow_dispatch"}
+
+    def environ(run: str) -> dict[str, str]:
+        return clean_env(REPO=repo, VERSION=f"{run}1", PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+
+    merges = {run: Machine(tmp_path / f"merge-{run}", github, environ(run)) for run in ("a", "b")}
+    recorded: dict[str, set[str]] = {"a": set(), "b": set()}
+    order = [("a", "linux/amd64"), ("b", "linux/amd64"), ("b", "linux/arm64"), ("a", "linux/arm64")]
+    for run, platform in order:
+        machine = Machine(tmp_path / f"build-{run}-{platform.split('/')[1]}", github, environ(run))
+        assert machine.run_job(workflow, "build", entries[platform], checkouts[run], wanted=lambda s: s.get("id") == "bake")
+        [digests] = (machine.temp / "digests").glob("*.json")
+        (merges[run].temp / "digests").mkdir(exist_ok=True)
+        shutil.copy(digests, merges[run].temp / "digests" / digests.name)
+        recorded[run] |= {image["digest"] for image in json.loads(digests.read_text())["images"]}
+    assert registry_tags(repo) == set()  # builds push by digest only
+    assert len(recorded["a"]) == len(recorded["b"]) == 2 and not recorded["a"] & recorded["b"]
+    published = {}
+    for run in ("b", "a"):
+        merge = merges[run]
+        merge.run_job(workflow, "merge", {}, checkouts[run], wanted=lambda s: s.get("id") in ("merge", "digests"))
+        [image] = json.loads((merge.temp / "merged.json").read_text())["images"]
+        published[run] = image["digest"]
+        assert image["tags"] == [f"{repo}:app", f"{repo}:app-{run}1"]
+    for run in ("a", "b"):
+        index = registry_manifest(repo, published[run])
+        assert {m["digest"] for m in index["manifests"]} == recorded[run], f"run {run}'s index mixes in the other run's images"
+        assert registry_manifest(repo, f"app-{run}1") == index
+    assert registry_manifest(repo, "app") == registry_manifest(repo, published["a"])  # the last merge wins the shared tag
+    assert registry_tags(repo) == {"app", "app-a1", "app-b1"}
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_build_metadata_and_job_summary_give_digest_platforms_size_and_smoke(
+    tmp_path: Path, bakegen: Runner, registry_repository: str
+) -> None:
+    """One build job (bake, then the Summary step) and the merge, for real: the metadata file carries per
+    target what the summary shows (buildx's digest, bakegen.platforms/size/smoke), the merge each tag's index digest."""
+    import hashlib
+
+    repo = registry_repository
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "bakegen.yaml").write_text(
+        INTERLEAVED_SPEC.replace("[linux/amd64, linux/arm64]", "[linux/amd64]")
+        + "checks:\n  app:\n    - {name: payload, file: /payload.txt}\n",
+        encoding="utf-8",
+    )
+    (checkout / "Dockerfile").write_text("FROM scratch AS app\nCOPY payload.txt /payload.txt\n")
+    (checkout / "payload.txt").write_text("x" * 3000)
+    workflow: dict[str, Any] = yaml.safe_load(generate(bakegen, checkout))
+    entry = next(e for e in workflow["jobs"]["build"]["strategy"]["matrix"]["include"] if e["platform"] == "linux/amd64")
+    github = GITHUB_SCHEDULE | {"repository": "example/tiny", "event_name": "workflow_dispatch"}
+    environ = clean_env(REPO=repo, VERSION="b1", PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    build = Machine(tmp_path / "build", github, environ)
+    build.run_job(workflow, "build", entry, checkout, wanted=lambda s: s.get("id") == "bake" or s["name"] == "Summary")
+    metadata = json.loads((build.temp / "digests" / "cpu-amd64.json").read_text())
+    [image] = metadata["images"]
+    target = metadata["app-cpu"]
+    assert target["containerimage.digest"] == image["digest"] and re.fullmatch(r"sha256:[0-9a-f]{64}", image["digest"])
+    assert target["bakegen.platforms"] == "linux/amd64" and int(target["bakegen.size"]) >= 3000
+    assert target["bakegen.smoke"] == "1 passed, 0 failed, 0 skipped"
+    summary = (build.root / "summary").read_text()
+    assert f"| app-cpu | linux/amd64 | {image['digest']} | 0.0 MiB | 1 passed, 0 failed, 0 skipped |" in summary
+    merge = Machine(tmp_path / "merge", github, environ)
+    (merge.temp / "digests").mkdir()
+    shutil.copy(build.temp / "digests" / "cpu-amd64.json", merge.temp / "digests")
+    merge.run_job(workflow, "merge", {}, checkout, wanted=lambda s: s.get("id") in ("merge", "digests") or s["name"] == "Summary")
+    [merged] = json.loads((merge.temp / "merged.json").read_text())["images"]
+    raw = subprocess.run(["docker", "buildx", "imagetools", "inspect", "--raw", f"{repo}:app-b1"], capture_output=True, check=True).stdout
+    assert merged["digest"] == "sha256:" + hashlib.sha256(raw).hexdigest() and merged["tags"] == [f"{repo}:app", f"{repo}:app-b1"]
+    assert f"| app-cpu | {repo} | {merged['digest']} | `{repo}:app` `{repo}:app-b1` |" in (merge.root / "summary").read_text()
