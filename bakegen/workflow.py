@@ -79,7 +79,8 @@ except (OSError, ValueError):
 else:
     lines += ["| target | platforms | digest | size | smoke |", "| --- | --- | --- | --- | --- |"]
     for target, data in sorted(metadata.items()):
-        data = data if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            continue  # bakegen's own keys (schema, images, merged): not a target
         row = [target, data.get("bakegen.platforms", platform), data.get("containerimage.digest", "-"),
                size(data.get("bakegen.size")), data.get("bakegen.smoke", "-")]
         lines.append("| " + " | ".join(cell(value) for value in row) + " |")

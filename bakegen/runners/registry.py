@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import shutil
 import subprocess
@@ -61,12 +62,11 @@ def push_by_digest(image_id: str, repository: str, annotations: dict[str, str] |
             tar.extractall(work / "image", filter="data")
         [entry] = json.loads((work / "image" / "manifest.json").read_text())
         config = (work / "image" / entry["Config"]).read_bytes()
-        layers = [_gzipped(work / "image" / layer, work) for layer in entry["Layers"]]
         manifest: dict[str, Any] = {
             "schemaVersion": 2,
             "mediaType": MANIFEST_TYPE,
             "config": _upload(base, name, config, "application/vnd.oci.image.config.v1+json"),
-            "layers": [_upload(base, name, path.read_bytes(), "application/vnd.oci.image.layer.v1.tar+gzip") for path in layers],
+            "layers": [_upload_layer(base, name, work / "image" / layer) for layer in entry["Layers"]],
         }
         if annotations:
             manifest["annotations"] = dict(sorted(annotations.items()))
@@ -82,11 +82,29 @@ class _NotFound(Exception):
     pass
 
 
-def _gzipped(layer: Path, work: Path) -> Path:
-    out = work / (layer.parent.name + layer.name + ".gz")
-    with layer.open("rb") as source, gzip.GzipFile(out, "wb", mtime=0) as target:
+# Layers this process has compressed and uploaded, by the sha256 of their uncompressed bytes: the images of a
+# matrix share their base layers, and compressing a large layer again for every image is most of an upload's
+# time. Only (digest, size) is kept, in memory, for one run; a blob the registry lacks is compressed again.
+_UPLOADED: dict[str, tuple[str, int]] = {}
+GZIP_LEVEL = 6  # zlib's default: level 9 takes about twice as long for a layer a few per cent smaller
+LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def _upload_layer(base: str, name: str, layer: Path) -> dict[str, Any]:
+    """Upload a layer tar gzipped (mtime 0, a fixed level: the same layer always gives the same digest)."""
+    content = hashlib.sha256()
+    with layer.open("rb") as source:
+        for chunk in iter(lambda: source.read(1 << 20), b""):
+            content.update(chunk)
+    known = _UPLOADED.get(content.hexdigest())
+    if known and _exists(base, name, known[0]):
+        return {"mediaType": LAYER_TYPE, "digest": known[0], "size": known[1]}
+    buffer = io.BytesIO()
+    with layer.open("rb") as source, gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, compresslevel=GZIP_LEVEL) as target:
         shutil.copyfileobj(source, target, 1 << 20)
-    return out
+    descriptor = _upload(base, name, buffer.getvalue(), LAYER_TYPE)
+    _UPLOADED[content.hexdigest()] = (descriptor["digest"], descriptor["size"])
+    return descriptor
 
 
 def _upload(base: str, name: str, data: bytes, media_type: str) -> dict[str, Any]:

@@ -829,6 +829,8 @@ def test_build_metadata_and_job_summary_give_digest_platforms_size_and_smoke(
     assert target["bakegen.smoke"] == "1 passed, 0 failed, 0 skipped"
     summary = (build.root / "summary").read_text()
     assert f"| app-cpu | linux/amd64 | {image['digest']} | 0.0 MiB | 1 passed, 0 failed, 0 skipped |" in summary
+    rows = [line for line in summary.splitlines() if line.startswith("| ") and not line.startswith(("| target", "| ---"))]
+    assert len(rows) == 1  # one row per target: the file's own keys (schema, images, merged) are not targets
     merge = Machine(tmp_path / "merge", github, environ)
     (merge.temp / "digests").mkdir()
     shutil.copy(build.temp / "digests" / "cpu-amd64.json", merge.temp / "digests")
