@@ -8,17 +8,34 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 
-from bakegen import __version__, init
-from bakegen.commands import bake, matrix, merge, plan, render, smoke, validate, workflow
-from bakegen.commands.common import Selection, SpecOptions
-from bakegen.errors import EXIT_FAILED, EXIT_USAGE, BakegenError, EngineError
-from bakegen.spec import DEFAULT_SPEC
-from bakegen.steps import SmokeSettings
+
+def _interrupted_early(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C or SIGTERM while bakegen is still starting (importing, parsing): one line, no traceback."""
+    print("bakegen: interrupted", file=sys.stderr)
+    raise SystemExit(128 + signum)
+
+
+if threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGINT, _interrupted_early)
+    signal.signal(signal.SIGTERM, _interrupted_early)
+
+from collections.abc import Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from bakegen import __version__, init  # noqa: E402
+from bakegen.commands import bake, matrix, merge, plan, render, smoke, validate, workflow  # noqa: E402
+from bakegen.commands.common import Selection, SpecOptions  # noqa: E402
+from bakegen.errors import EXIT_FAILED, EXIT_USAGE, BakegenError, EngineError  # noqa: E402
+from bakegen.spec import DEFAULT_SPEC  # noqa: E402
+from bakegen.steps import SmokeSettings  # noqa: E402
 
 COMMANDS = {
     "validate": "check a spec against the schema and its Dockerfiles",
@@ -227,10 +244,37 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM (a CI cancel, `timeout`): unwinds and cleans up as Ctrl-C does, and exits 143."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _signals_as_interrupts() -> Iterator[None]:
+    """SIGINT and SIGTERM raise in the main thread, so every `finally` (containers, buildx) runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, frame: FrameType | None) -> None:
+        raise Interrupted(signum)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler), signal.signal(signal.SIGTERM, terminated)
     try:
-        return _dispatch(args)
+        yield
+    finally:
+        # From here to the exit, a late signal only ends bakegen as it already is ending.
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        with _signals_as_interrupts():
+            return _dispatch(build_parser().parse_args(argv))
     except BakegenError as exc:
         for diagnostic in exc.diagnostics:
             print(diagnostic, file=sys.stderr)
@@ -238,9 +282,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EngineError as exc:
         print(f"bakegen: {exc.message}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("bakegen: interrupted", file=sys.stderr)
-        return 130
+        return 128 + exc.signum if isinstance(exc, Interrupted) else 130
     except BrokenPipeError:
         return 0
 

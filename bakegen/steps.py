@@ -9,14 +9,11 @@ from __future__ import annotations
 import hashlib
 import shlex
 import shutil
-import signal
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import FrameType
 from typing import Protocol
 
 from bakegen import report
@@ -268,8 +265,8 @@ class SmokeStep:
         def live(outcome: CaseOutcome) -> None:
             report.progress(report.smoke_line(outcome))
 
-        with _sigterm_as_interrupt():
-            outcomes = session.run_all(cases, self.settings.jobs, live)
+        # SIGTERM arrives as a KeyboardInterrupt (bakegen.main), so run_all removes the containers either way.
+        outcomes = session.run_all(cases, self.settings.jobs, live)
         report.smoke_summary(outcomes)
         if self.settings.junit_xml:
             write_atomic(self.settings.junit_xml, report.junit_xml(outcomes))
@@ -278,20 +275,6 @@ class SmokeStep:
                 report.progress("bakegen: smoke checks failed; nothing was pushed")
             return EXIT_FAILED
         return EXIT_OK
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a CI cancel, `timeout`) cleans up like Ctrl-C does."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 # -- merge --

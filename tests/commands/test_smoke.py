@@ -120,7 +120,7 @@ def test_interrupted_run_leaves_no_container(tmp_path: Path, demo_images: str, s
         _, stderr = process.communicate(timeout=30)
     finally:
         process.kill()
-    assert process.returncode == 130
+    assert process.returncode == 128 + sig  # 130 for SIGINT, 143 for SIGTERM
     assert "bakegen: interrupted" in stderr and "Traceback" not in stderr
     assert smoke_containers() == []
 
