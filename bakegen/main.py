@@ -34,6 +34,7 @@ from bakegen import __version__, init  # noqa: E402
 from bakegen.commands import bake, matrix, merge, plan, render, smoke, validate, workflow  # noqa: E402
 from bakegen.commands.common import Selection, SpecOptions  # noqa: E402
 from bakegen.errors import EXIT_FAILED, EXIT_USAGE, BakegenError, EngineError  # noqa: E402
+from bakegen.progress import PROGRESS_MODES  # noqa: E402
 from bakegen.spec import DEFAULT_SPEC  # noqa: E402
 from bakegen.steps import SmokeSettings  # noqa: E402
 
@@ -131,13 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dry-run", action="store_true", help="print the exact buildx command(s) and the bake file; build nothing")
     p.add_argument(
-        "--progress", choices=["plain", "quiet"], default="plain", help="plain: stream the build log (default); quiet: summary only"
-    )
+        "--progress", choices=PROGRESS_MODES, default="auto",
+        help="auto (default): a live view per target on a terminal, plain in CI or through a pipe; tty; plain: the build log; "
+        "quiet: errors and the table only; rawjson: buildx's JSON log",
+    )  # fmt: skip
     p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
     p.add_argument(
         "--smoke", action="store_true", help="run the spec's smoke checks on the built images; with --push, push only if they pass"
     )
     _add_smoke_options(p)
+    _add_report_options(p)
 
     p = sub.add_parser(
         "merge",
@@ -164,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_selection_options(p)
     _add_smoke_options(p)
+    _add_report_options(p)
 
     p = sub.add_parser(
         "workflow",
@@ -232,6 +237,16 @@ def _add_smoke_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=_positive_int, default=2, metavar="N", help="checks run at the same time (default: 2)")
     p.add_argument("--gpus", metavar="all", help="give the containers GPUs (docker --gpus); runs the checks marked requires: gpu")
     p.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report of the smoke checks")
+    p.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failed check (the running ones finish)")
+    p.add_argument(
+        "-k", dest="keyword", metavar="EXPRESSION",
+        help="only the checks whose TARGET::CHECK name matches: substrings with not/and/or, e.g. 'server and not health'",
+    )  # fmt: skip
+
+
+def _add_report_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="print errors and the results only: no progress, notes or warnings")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout (human output goes to stderr)")
 
 
 def _positive_int(text: str) -> int:
@@ -326,9 +341,11 @@ def _dispatch(args: argparse.Namespace) -> int:
             metadata_file=Path(args.metadata_file) if args.metadata_file else None,
             environ=environ,
         )
-    settings = SmokeSettings(args.jobs, args.gpus, Path(args.junit_xml) if args.junit_xml else None)
+    settings = SmokeSettings(
+        args.jobs, args.gpus, Path(args.junit_xml) if args.junit_xml else None, exitfirst=args.exitfirst, keyword=args.keyword
+    )
     if args.command == "smoke":
-        return smoke.run(spec, selection, settings, environ)
+        return smoke.run(spec, selection, settings, environ, quiet=args.quiet, as_json=args.json)
     assert args.command == "bake", args.command  # argparse allows only the verbs above
     options = bake.BakeOptions(
         push=args.push,
@@ -339,7 +356,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         builder=args.builder,
         metadata_file=Path(args.metadata_file) if args.metadata_file else None,
         dry_run=args.dry_run,
-        quiet=args.progress == "quiet",
+        quiet=args.quiet or args.progress == "quiet",
+        progress=args.progress,
+        json=args.json,
         no_cache=args.no_cache,
         smoke=args.smoke,
         smoke_settings=settings,
