@@ -288,12 +288,15 @@ class SmokeStep:
 
         def live(outcome: CaseOutcome) -> None:
             report.result(report.smoke_line(outcome, columns))
-            if self.settings.exitfirst and outcome.result == "fail" and not session.stopping.is_set():
+            if self.settings.exitfirst and outcome.result == "fail" and not stopped_early:
+                stopped_early.append(outcome)
                 report.progress("bakegen: stopping at the first failed check (-x)")
-                session.stopping.set()  # no new check starts; the running ones finish
+
+        stopped_early: list[CaseOutcome] = []
+        stop_when = (lambda o: o.result == "fail") if self.settings.exitfirst else None  # no new check starts; running ones finish
 
         # SIGTERM arrives as a KeyboardInterrupt (bakegen.main), so run_all removes the containers either way.
-        outcomes = session.run_all(cases, self.settings.jobs, live)
+        outcomes = session.run_all(cases, self.settings.jobs, live, stop_when)
         record.smoked.extend(outcomes)
         report.smoke_summary(outcomes, time.monotonic() - started)
         if self.settings.junit_xml:

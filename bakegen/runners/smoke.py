@@ -87,7 +87,14 @@ class SmokeSession:
                 self.client.api.remove_container(container["Id"], force=True, v=True)
         return len(containers)
 
-    def run_all(self, cases: list[SmokeCase], jobs: int, report: Callable[[CaseOutcome], None]) -> list[CaseOutcome]:
+    def run_all(
+        self,
+        cases: list[SmokeCase],
+        jobs: int,
+        report: Callable[[CaseOutcome], None],
+        stop_when: Callable[[CaseOutcome], bool] | None = None,
+    ) -> list[CaseOutcome]:
+        """Run the cases, `jobs` at a time; after an outcome for which `stop_when` is true (-x), no new case starts."""
         outcomes: list[CaseOutcome] = []
         todo: queue.SimpleQueue[SmokeCase] = queue.SimpleQueue()
         done: queue.SimpleQueue[CaseOutcome] = queue.SimpleQueue()
@@ -100,7 +107,10 @@ class SmokeSession:
                     case = todo.get_nowait()
                 except queue.Empty:
                     return
-                done.put(self.run_case(case))
+                outcome = self.run_case(case)
+                if stop_when is not None and stop_when(outcome):
+                    self.stopping.set()  # before the next get: no worker takes another case
+                done.put(outcome)
 
         # Daemon threads, not a ThreadPoolExecutor: the interpreter joins an executor's threads at exit,
         # so a worker blocked in a docker call would hold an interrupted run for as long as the call lasts.
