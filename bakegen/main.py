@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 
 
@@ -22,12 +23,14 @@ def _interrupted_early(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
-if threading.current_thread() is threading.main_thread():
+# Only when this process is the bakegen command (console script or `python -m bakegen`), not when a program
+# (a test run) imports bakegen: there the signals stay that program's own.
+_STARTED_AS_COMMAND = Path(sys.argv[0]).name == "bakegen" or sys.argv[0].endswith(os.path.join("bakegen", "__main__.py"))
+if _STARTED_AS_COMMAND and threading.current_thread() is threading.main_thread():
     signal.signal(signal.SIGINT, _interrupted_early)
     signal.signal(signal.SIGTERM, _interrupted_early)
 
 from collections.abc import Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from bakegen import __version__, init  # noqa: E402

@@ -20,14 +20,15 @@ from tests.conftest import clean_env, registry_tags, remove_images, write_spec
 pytestmark = [pytest.mark.docker, pytest.mark.registry]
 
 BASE_IMAGE = "bakegen-demo/debian:bookworm"
-# (delay in seconds, signal, counted from the RUN's start rather than bakegen's): while importing, parsing,
-# starting buildx, and inside the slow RUN, where buildx writes nothing (so no broken pipe would stop it).
+# Delays count from the moment bakegen's own code runs (before that, the interpreter is starting, which no
+# Python program can guard), or, with True, from the start of the build's slow RUN: while importing, parsing,
+# starting buildx, and inside the RUN, where buildx writes nothing (so no broken pipe would stop it either).
 BAKE_TRIES = [
-    (0.2, signal.SIGINT, False), (0.6, signal.SIGTERM, False), (1.5, signal.SIGINT, False),
+    (0.0, signal.SIGINT, False), (0.3, signal.SIGTERM, False), (1.0, signal.SIGINT, False),
     (0.2, signal.SIGTERM, True), (1.0, signal.SIGINT, True),
 ]  # fmt: skip
 # smoke: creating the session, starting the containers, the checks running.
-SMOKE_TRIES = [(0.2, signal.SIGTERM), (0.5, signal.SIGINT), (1.0, signal.SIGTERM), (1.5, signal.SIGINT), (2.5, signal.SIGINT)]
+SMOKE_TRIES = [(0.0, signal.SIGTERM), (0.3, signal.SIGINT), (0.8, signal.SIGTERM), (1.5, signal.SIGINT), (2.5, signal.SIGINT)]
 EXPECTED_CODE = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
@@ -55,8 +56,20 @@ def start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
+def wait_until_bakegen_runs(process: subprocess.Popen[str]) -> None:
+    """Until bakegen's first code has run: it catches SIGTERM from then on (SigCgt), which the interpreter alone does not."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and process.poll() is None:
+        status = Path(f"/proc/{process.pid}/status").read_text()
+        caught = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+        if caught & (1 << (signal.SIGTERM - 1)):
+            return
+        time.sleep(0.01)
+    raise AssertionError("bakegen never started")
+
+
 def stop(process: subprocess.Popen[str], delay: float, sig: signal.Signals) -> tuple[int, str, float]:
-    """Signal the run after `delay` seconds; its exit code, stderr, and how long it took to exit after the signal."""
+    """Signal the run `delay` seconds from now; its exit code, stderr, and how long it took to exit after the signal."""
     time.sleep(delay)
     assert process.poll() is None, f"the run ended before the signal: {process.communicate()}"
     process.send_signal(sig)
@@ -96,12 +109,13 @@ def test_interrupted_bake_push_stops_buildx_and_pushes_nothing(tmp_path: Path, r
         marker = f"bakegen-int-{uuid.uuid4().hex}"  # a fresh RUN each try: never a cache hit
         (tmp_path / "Dockerfile").write_text(f"FROM {BASE_IMAGE} AS app\nRUN sleep 8; echo {marker}\n")
         process = start(tmp_path, "bake", "--push", "--set", f"*.labels.org.bakegen.test={marker}")
+        wait_until_bakegen_runs(process)
         if from_run:
             deadline = time.monotonic() + 20
             while not any("sleep 8" in p for p in processes_with(marker)) and time.monotonic() < deadline:
                 time.sleep(0.1)
         code, stderr, seconds = stop(process, delay, sig)
-        where = f"signal {sig.name} {delay}s after {'the RUN started' if from_run else 'the start'}"
+        where = f"signal {sig.name} {delay}s after {'the RUN started' if from_run else 'bakegen started'}"
         assert code == EXPECTED_CODE[sig], f"{where}: {stderr}"
         assert "Traceback" not in stderr, where
         assert [line for line in stderr.splitlines() if "interrupted" in line] == ["bakegen: interrupted"], f"{where}: {stderr}"
@@ -124,7 +138,9 @@ def test_interrupted_smoke_removes_its_containers_and_never_hangs(tmp_path: Path
     image = f"{repository}:app"
     started = time.monotonic()
     for delay, sig in SMOKE_TRIES:
-        code, stderr, seconds = stop(start(tmp_path, "smoke", "--jobs", "2"), delay, sig)
+        process = start(tmp_path, "smoke", "--jobs", "2")
+        wait_until_bakegen_runs(process)
+        code, stderr, seconds = stop(process, delay, sig)
         where = f"signal {sig.name} after {delay}s"
         assert code == EXPECTED_CODE[sig], f"{where}: {stderr}"
         assert "Traceback" not in stderr and "404" not in stderr, f"{where}: {stderr}"
