@@ -27,6 +27,8 @@ from bakegen.errors import EngineError
 _VERTEX = re.compile(r"^#(\d+) \[([A-Za-z0-9_-]+)[ \]]")
 _VERTEX_ERROR = re.compile(r"^#(\d+) ERROR: (.*)")
 _FAILED_STEP = re.compile(r"^ > \[([A-Za-z0-9_-]+)[ \]]")
+# With one target buildx leaves its name out: `#6 [2/2] RUN ...`, ` > [2/2] RUN ...`.
+_UNNAMED_STEP = re.compile(r"^(?:#(\d+)| >) \[(?!internal\])")
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ def run_bake(invocation: BakeInvocation, echo: Callable[[str], None], progress: 
                 echo(line)
             if line.strip():
                 tail.append(line.strip())
-            _attribute(line, time.monotonic(), logs, vertex_target)
+            _attribute(line, time.monotonic(), logs, vertex_target, sole=invocation.targets[0] if len(invocation.targets) == 1 else "")
         returncode = process.wait()
     except BaseException:
         stop_process_group(process)
@@ -177,11 +179,18 @@ def _group_alive(group: int) -> bool:
     return False
 
 
-def _attribute(line: str, now: float, logs: dict[str, TargetLog], vertex_target: dict[str, str]) -> None:
+def _attribute(line: str, now: float, logs: dict[str, TargetLog], vertex_target: dict[str, str], sole: str = "") -> None:
     match = _VERTEX.match(line)
+    unnamed = _UNNAMED_STEP.match(line) if sole else None
     if match and match.group(2) != "internal":
         vertex, target = match.groups()
         vertex_target[vertex] = target
+    elif unnamed:
+        vertex, target = unnamed.group(1) or "", sole
+        if vertex:
+            vertex_target[vertex] = target
+        else:  # ` > [2/2] RUN ...`: buildx's excerpt of the step that failed
+            logs[target].failed = True
     else:
         vertex = line.split(" ", 1)[0][1:] if line.startswith("#") else ""
         target = vertex_target.get(vertex, "")

@@ -161,3 +161,14 @@ def test_smoke_k_and_x(project: Path) -> None:
     assert nothing.returncode == 1 and "no check matches -k 'nosuchcheck'" in nothing.stderr
     bad = run(project, "smoke", "-k", "hello and")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_a_failed_build_is_counted_and_in_the_json(tmp_path: Path, project: Path) -> None:
+    (tmp_path / "bakegen.yaml").write_text((project / "bakegen.yaml").read_text().split("checks:")[0])
+    (tmp_path / "Dockerfile").write_text(f"FROM {BASE_IMAGE} AS app\nRUN echo {uuid.uuid4().hex}; false\n")
+    result = run(tmp_path, "bake", "--load", "--json")
+    assert result.returncode == 1, result.stderr
+    assert "bakegen: build failed (all): app-cpu" in result.stderr  # a failed build, not an engine fault
+    assert re.search(r"^0 built, 1 failed in \d+\.\d s$", result.stderr, re.MULTILINE), result.stderr
+    document = json.loads(result.stdout)
+    assert document["status"] == "failed" and [t["status"] for t in document["targets"]] == ["failed"]
