@@ -37,7 +37,7 @@ def test_all_demo_checks_pass_and_junit(tmp_path: Path, bakegen: Runner, demo_im
     assert result.returncode == 0, result.stderr
     assert "23 passed, 0 failed, 1 skipped" in result.stderr
     assert re.search(
-        r"^SKIP  light-cuda  linux/amd64  sha256:[0-9a-f]{12}  nvidia-smi  0.0s  requires a GPU; run with --gpus all$", result.stderr, re.M
+        r"^SKIP  light-cuda +linux/amd64  sha256:[0-9a-f]{12}  nvidia-smi +0.0s  requires a GPU; run with --gpus all$", result.stderr, re.M
     )
     suite = ET.parse(junit).getroot()
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("24", "0", "1")
