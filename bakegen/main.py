@@ -33,7 +33,7 @@ if _STARTED_AS_COMMAND and threading.current_thread() is threading.main_thread()
 from collections.abc import Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
-from bakegen import __version__, init  # noqa: E402
+from bakegen import __version__, init, report  # noqa: E402
 from bakegen.commands import bake, matrix, merge, plan, render, smoke, validate, workflow  # noqa: E402
 from bakegen.commands.common import Selection, SpecOptions  # noqa: E402
 from bakegen.errors import EXIT_FAILED, EXIT_USAGE, BakegenError, EngineError  # noqa: E402
@@ -292,6 +292,7 @@ def _signals_as_interrupts() -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _signals_as_interrupts():
+            report.configure()  # each command starts with its own warnings, unquiet (bake and smoke set -q and colour)
             return _dispatch(build_parser().parse_args(argv))
     except BakegenError as exc:
         for diagnostic in exc.diagnostics:
