@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "bake",
         help=COMMANDS["bake"],
-        description="Render the spec and build it with docker buildx bake (python-on-whales). Logs stream live; a summary table follows.",
+        description="Render the spec and build it with docker buildx bake. Progress shows live; a summary table and a closing line follow.",
     )
     _add_selection_options(p)
     out = p.add_mutually_exclusive_group()

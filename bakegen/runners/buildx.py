@@ -33,7 +33,7 @@ _UNNAMED_STEP = re.compile(r"^(?:#(\d+)| >) \[(?!internal\])")
 
 @dataclass(frozen=True)
 class BakeInvocation:
-    """One `docker buildx bake` run: what python-on-whales is asked to execute."""
+    """One `docker buildx bake` run, as `run_bake` executes it."""
 
     bake_file: Path
     targets: tuple[str, ...]
@@ -47,7 +47,7 @@ class BakeInvocation:
     no_cache: bool = False
 
     def argv(self) -> list[str]:
-        """The command python-on-whales runs, for --dry-run and error messages."""
+        """The command `run_bake` runs (in the plain progress mode), for --dry-run and error messages."""
         argv = ["docker", "buildx", "bake", "--progress", "plain", "--file", str(self.bake_file)]
         argv += ["--no-cache"] if self.no_cache else []
         argv += ["--builder", self.builder] if self.builder else []
