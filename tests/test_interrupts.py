@@ -5,9 +5,15 @@ left, and nothing in the registry, also a while after the exit (nothing is pushe
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
+import re
+import select
 import signal
 import subprocess
 import sys
+import termios
 import time
 import uuid
 from collections.abc import Iterator
@@ -173,3 +179,49 @@ def in_registry(repository: str) -> tuple[bool, set[str]]:
             break
         last = page[-1]
     return listed, registry_tags(repository)
+
+
+def test_ctrl_c_on_a_terminal_stops_the_live_build(tmp_path: Path, repository: str) -> None:
+    """A real Ctrl-C: the terminal sends SIGINT to its foreground process group, which buildx is not in."""
+    write_spec(tmp_path, spec_text(repository))
+    marker = f"bakegen-int-{uuid.uuid4().hex}"
+    (tmp_path / "Dockerfile").write_text(f"FROM {BASE_IMAGE} AS app\nRUN sleep 8; echo {marker}\n")
+    main, secondary = pty.openpty()
+
+    def on_the_terminal() -> None:  # a session of its own with the pty as its controlling terminal, as a shell gives
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    environ = {k: v for k, v in clean_env().items() if k not in ("CI", "TERM")} | {"TERM": "xterm"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bakegen", "bake", "--load"], cwd=tmp_path, env=environ,
+        stdin=secondary, stdout=secondary, stderr=secondary, preexec_fn=on_the_terminal,
+    )  # fmt: skip
+    os.close(secondary)
+    screen, pressed = b"", 0.0
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if select.select([main], [], [], 0.2)[0]:
+                try:
+                    chunk = os.read(main, 65536)
+                except OSError:  # EIO: the terminal's other side is closed
+                    break
+                screen += chunk
+            elif process.poll() is not None:
+                break
+            if not pressed and any("sleep 8" in p for p in processes_with(marker)):
+                time.sleep(0.5)
+                os.write(main, b"\x03")  # Ctrl-C
+                pressed = time.monotonic()
+        code = process.wait(timeout=20)
+    finally:
+        process.kill()
+        os.close(main)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.decode(errors="replace"))
+    assert pressed, text
+    assert code == 130, text
+    assert "building" in text  # it was the live view that was interrupted
+    assert text.rstrip().endswith("bakegen: interrupted") and "Traceback" not in text
+    assert time.monotonic() - pressed < 12
+    assert wait_for_none(marker) == []
