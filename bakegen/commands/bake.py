@@ -74,7 +74,8 @@ def run(spec: SpecOptions, selection: Selection, options: BakeOptions, environ: 
             print(report.format_table([report.BAKE_HEADER, *record.rows.values()]))
     if not options.dry_run:
         statuses = [str(r["status"]) for r in record.results.values()]
-        report.result(report.bake_closing_line(statuses.count("built"), statuses.count("failed"), time.monotonic() - started))
+        counts = statuses.count("built"), statuses.count("failed"), time.monotonic() - started, statuses.count("not built")
+        report.result(report.bake_closing_line(*counts))
     if options.json:
         print(json.dumps(bake_json(record, code, time.monotonic() - started), indent=2))
     if code == EXIT_OK and options.metadata_file and not options.dry_run:
