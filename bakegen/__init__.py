@@ -5,3 +5,7 @@ Pipeline: spec (load + validate) -> model (resolved targets) -> emitters
 """
 
 __version__ = "0.1.0"
+
+from bakegen import startup as _startup
+
+_startup.install()  # before anything heavy is imported: see bakegen/startup.py

@@ -9,15 +9,20 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
-from bakegen import __version__, init
+from bakegen import __version__, init, report
 from bakegen.commands import bake, matrix, merge, plan, render, smoke, validate, workflow
 from bakegen.commands import version as version_command
 from bakegen.commands.common import SHORTHAND_ARGS, Selection, SpecOptions
 from bakegen.errors import EXIT_FAILED, EXIT_USAGE, BakegenError, EngineError
+from bakegen.progress import PROGRESS_MODES
 from bakegen.spec import DEFAULT_SPEC
 from bakegen.steps import SmokeSettings
 
@@ -96,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "bake",
         help=COMMANDS["bake"],
-        description="Render the spec and build it with docker buildx bake (python-on-whales). Logs stream live; a summary table follows.",
+        description="Render the spec and build it with docker buildx bake. Progress shows live; a summary table and a closing line follow.",
     )
     _add_selection_options(p)
     out = p.add_mutually_exclusive_group()
@@ -118,8 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dry-run", action="store_true", help="print the exact buildx command(s) and the bake file; build nothing")
     p.add_argument(
-        "--progress", choices=["plain", "quiet"], default="plain", help="plain: stream the build log (default); quiet: summary only"
-    )
+        "--progress", choices=PROGRESS_MODES, default="auto",
+        help="auto (default): a live view per target on a terminal, plain in CI or through a pipe; tty; plain: the build log; "
+        "quiet: errors and the table only; rawjson: buildx's JSON log",
+    )  # fmt: skip
     p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
     p.add_argument(
         "--smoke", action="store_true", help="run the spec's smoke checks on the built images; with --push, push only if they pass"
@@ -130,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"attach a {kind} attestation (buildx's --{kind}; write --{kind}=VALUE); refused with the docker driver",
         )  # fmt: skip
     _add_smoke_options(p)
+    _add_report_options(p)
 
     p = sub.add_parser(
         "merge",
@@ -156,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_selection_options(p)
     _add_smoke_options(p)
+    _add_report_options(p)
 
     p = sub.add_parser(
         "workflow",
@@ -233,6 +242,16 @@ def _add_smoke_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=_positive_int, default=2, metavar="N", help="checks run at the same time (default: 2)")
     p.add_argument("--gpus", metavar="all", help="give the containers GPUs (docker --gpus); runs the checks marked requires: gpu")
     p.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report of the smoke checks")
+    p.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failed check (the running ones finish)")
+    p.add_argument(
+        "-k", dest="keyword", metavar="EXPRESSION",
+        help="only the checks whose TARGET::CHECK name matches: substrings with not/and/or, e.g. 'server and not health'",
+    )  # fmt: skip
+
+
+def _add_report_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="print errors and the results only: no progress, notes or warnings")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout (human output goes to stderr)")
 
 
 def _positive_int(text: str) -> int:
@@ -245,10 +264,38 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM (a CI cancel, `timeout`): unwinds and cleans up as Ctrl-C does, and exits 143."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _signals_as_interrupts() -> Iterator[None]:
+    """SIGINT and SIGTERM raise in the main thread, so every `finally` (containers, buildx) runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, frame: FrameType | None) -> None:
+        raise Interrupted(signum)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler), signal.signal(signal.SIGTERM, terminated)
     try:
-        return _dispatch(args)
+        yield
+    finally:
+        # From here to the exit, a late signal only ends bakegen as it already is ending.
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        with _signals_as_interrupts():
+            report.configure()  # each command starts with its own warnings, unquiet (bake and smoke set -q and colour)
+            return _dispatch(build_parser().parse_args(argv))
     except BakegenError as exc:
         for diagnostic in exc.diagnostics:
             print(diagnostic, file=sys.stderr)
@@ -256,9 +303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EngineError as exc:
         print(f"bakegen: {exc.message}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("bakegen: interrupted", file=sys.stderr)
-        return 130
+        return 128 + exc.signum if isinstance(exc, Interrupted) else 130
     except BrokenPipeError:
         return 0
 
@@ -302,9 +349,11 @@ def _dispatch(args: argparse.Namespace) -> int:
             metadata_file=Path(args.metadata_file) if args.metadata_file else None,
             environ=environ,
         )
-    settings = SmokeSettings(args.jobs, args.gpus, Path(args.junit_xml) if args.junit_xml else None)
+    settings = SmokeSettings(
+        args.jobs, args.gpus, Path(args.junit_xml) if args.junit_xml else None, exitfirst=args.exitfirst, keyword=args.keyword
+    )
     if args.command == "smoke":
-        return smoke.run(spec, selection, settings, environ)
+        return smoke.run(spec, selection, settings, environ, quiet=args.quiet, as_json=args.json)
     assert args.command == "bake", args.command  # argparse allows only the verbs above
     options = bake.BakeOptions(
         push=args.push,
@@ -315,7 +364,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         builder=args.builder,
         metadata_file=Path(args.metadata_file) if args.metadata_file else None,
         dry_run=args.dry_run,
-        quiet=args.progress == "quiet",
+        quiet=args.quiet or args.progress == "quiet",
+        progress=args.progress,
+        json=args.json,
         no_cache=args.no_cache,
         smoke=args.smoke,
         smoke_settings=settings,

@@ -8,11 +8,13 @@ from __future__ import annotations
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from bakegen.errors import Diagnostic
 from bakegen.model import BuildPlan
+from bakegen.progress import closing_line, paint
 from bakegen.runners.buildx import BakeOutcome
-from bakegen.runners.smoke import CaseOutcome
+from bakegen.runners.smoke import CaseOutcome, SmokeCase
 from bakegen.template import resolve
 
 
@@ -22,13 +24,56 @@ def format_table(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
+@dataclass
+class _OutputState:
+    """How this command prints (set once by the command, from -q and the terminal): one per process."""
+
+    quiet: bool = False
+    color: bool = False
+    seen: set[str] = field(default_factory=set)
+
+
+_state = _OutputState()
+
+
+def configure(*, quiet: bool = False, color: bool = False) -> None:
+    """Start a command's output: -q, colour, and a fresh memory of the warnings printed."""
+    global _state
+    _state = _OutputState(quiet=quiet, color=color)
+
+
+def color() -> bool:
+    return _state.color
+
+
+_NOTES = ("note:", "warning:")
+_PROBLEMS = ("bakegen:", "error:", "error ")
+
+
 def progress(text: str) -> None:
+    """A progress line on stderr. A note or warning is printed once per command; with -q only problems are."""
+    if text.startswith(_NOTES):
+        if _state.quiet or text in _state.seen:
+            return
+        _state.seen.add(text)
+    elif _state.quiet and not text.startswith(_PROBLEMS):
+        return
     print(text, file=sys.stderr, flush=True)
 
 
 def diagnostics(found: Iterable[Diagnostic]) -> None:
+    """The spec's warnings: each distinct one once per command, none with -q."""
     for diagnostic in found:
-        print(diagnostic, file=sys.stderr)
+        text = str(diagnostic)
+        if _state.quiet or text in _state.seen:
+            continue
+        _state.seen.add(text)
+        print(text, file=sys.stderr)
+
+
+def result(text: str) -> None:
+    """A result line (a smoke check, a closing line): printed in every mode, on stderr beside the progress."""
+    print(text, file=sys.stderr, flush=True)
 
 
 def human_size(size: int) -> str:
@@ -107,12 +152,38 @@ def digest_cell(digest: str, local: bool) -> str:
 # -- smoke --
 
 _MARKS = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP"}
+_MARK_STYLES = {"pass": "green", "fail": "red", "skip": "yellow"}
 
 
-def smoke_line(outcome: CaseOutcome) -> str:
+@dataclass(frozen=True)
+class SmokeColumns:
+    """Widths of the smoke result columns, from every case before the first runs: the lines align as they come."""
+
+    target: int = 0
+    platform: int = 0
+    image: int = 0
+    check: int = 0
+
+    @classmethod
+    def of(cls, cases: Iterable[SmokeCase]) -> SmokeColumns:
+        listed = list(cases)
+        if not listed:
+            return cls()
+        return cls(
+            max(len(c.target) for c in listed),
+            max(len(c.platform) for c in listed),
+            max(len(short_image(c.image)) for c in listed),
+            max(len(c.check.name) for c in listed),
+        )
+
+
+def smoke_line(outcome: CaseOutcome, columns: SmokeColumns = SmokeColumns()) -> str:
     case = outcome.case
     why = f"  {outcome.message}" if outcome.message and outcome.result != "fail" else ""
-    return f"{_MARKS[outcome.result]}  {case.target}  {case.platform}  {short_image(case.image)}  {case.check.name}  {outcome.seconds:.1f}s{why}"
+    mark = paint(_MARKS[outcome.result], _MARK_STYLES[outcome.result], _state.color)
+    cells = (case.target.ljust(columns.target), case.platform.ljust(columns.platform),
+             short_image(case.image).ljust(columns.image), case.check.name.ljust(columns.check))  # fmt: skip
+    return f"{mark}  {'  '.join(cells)}  {outcome.seconds:5.1f}s{why}"
 
 
 def short_image(reference: str) -> str:
@@ -121,10 +192,8 @@ def short_image(reference: str) -> str:
     return f"{name}{sep}{digest[:12]}" if sep else reference
 
 
-def smoke_summary(outcomes: Sequence[CaseOutcome]) -> None:
-    rows = [("TARGET", "CHECK", "RESULT", "SECONDS")]
-    rows += [(o.case.target, o.case.check.name, o.result.upper(), f"{o.seconds:.1f}") for o in outcomes]
-    print(format_table(rows))
+def smoke_summary(outcomes: Sequence[CaseOutcome], seconds: float | None = None) -> None:
+    """After the result lines (each printed once, as it came): the failures in full, then the closing line."""
     for outcome in (o for o in outcomes if o.result == "fail"):
         print(f"\n--- {outcome.case.target} / {outcome.case.check.name} ({outcome.case.image}) ---", file=sys.stderr)
         print(f"  {outcome.message}", file=sys.stderr)
@@ -133,7 +202,32 @@ def smoke_summary(outcomes: Sequence[CaseOutcome]) -> None:
             for line in outcome.details.splitlines():
                 print(f"  | {line}", file=sys.stderr)
     counts = {r: sum(o.result == r for o in outcomes) for r in ("pass", "fail", "skip")}
-    print(f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped", file=sys.stderr)
+    total = seconds if seconds is not None else sum(o.seconds for o in outcomes)
+    line = closing_line([("passed", counts["pass"]), ("failed", counts["fail"]), ("skipped", counts["skip"])], total)
+    result(paint(line, "red" if counts["fail"] else "green", _state.color))
+
+
+def smoke_json(outcomes: Sequence[CaseOutcome]) -> list[dict[str, object]]:
+    """Every check for --json: name (TARGET::CHECK), target, check, status, seconds, image (the ID checked), platform, message."""
+    return [
+        {
+            "name": f"{o.case.target}::{o.case.check.name}",
+            "target": o.case.target,
+            "check": o.case.check.name,
+            "status": {"pass": "passed", "fail": "failed", "skip": "skipped"}[o.result],
+            "seconds": round(o.seconds, 3),
+            "image": o.case.image,
+            "platform": o.case.platform,
+            "message": o.message,
+        }
+        for o in outcomes
+    ]
+
+
+def bake_closing_line(built: int, failed: int, seconds: float, unfinished: int = 0) -> str:
+    """`12 built, 1 failed in 42.1 s`; targets of a failed bake that did not fail themselves are counted as not built."""
+    line = closing_line([("built", built), ("failed", failed), *([("not built", unfinished)] if unfinished else [])], seconds)
+    return paint(line, "red" if failed else "green", _state.color)
 
 
 def junit_xml(outcomes: Sequence[CaseOutcome]) -> str:

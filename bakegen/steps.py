@@ -9,20 +9,18 @@ from __future__ import annotations
 import hashlib
 import shlex
 import shutil
-import signal
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import FrameType
 from typing import Protocol
 
 from bakegen import report
 from bakegen.errors import EXIT_FAILED, EXIT_OK
 from bakegen.model import BuildPlan
 from bakegen.output import write_atomic
+from bakegen.progress import ResolvedMode, build_view, keyword_matches
 from bakegen.render import render_hcl
 from bakegen.runners import buildx, registry
 from bakegen.runners.smoke import CaseOutcome, ImageChecks, SmokeSession, cases_for
@@ -71,6 +69,9 @@ class RunRecord:
     built: dict[str, BuiltImage] = field(default_factory=dict)
     rows: dict[str, tuple[str, ...]] = field(default_factory=dict)
     merged: list[dict[str, object]] = field(default_factory=list)
+    # For --json and the closing line: what each build left (size in bytes, seconds, status), by key.
+    results: dict[str, dict[str, object]] = field(default_factory=dict)
+    smoked: list[CaseOutcome] = field(default_factory=list)
 
     def metadata(self) -> dict[str, object]:
         """The --metadata-file: per-platform digests (what `bakegen merge --from` reads) and the published indexes,
@@ -142,6 +143,7 @@ class BuildSettings:
     quiet: bool = False
     by_digest: bool = False  # push untagged by digest (BuildKit's push-by-digest; needs a docker-container builder)
     attest: tuple[str, ...] = ()  # bake `attest` entries (--provenance, --sbom): type=provenance,mode=max
+    progress: ResolvedMode = "plain"  # how the build log is shown (bakegen.progress); quiet shows none
 
 
 @dataclass(frozen=True)
@@ -192,12 +194,18 @@ class BuildStep:
 
     def run(self, record: RunRecord) -> int:
         started = time.monotonic()
-        echo = (lambda line: None) if self.settings.quiet else report.progress
-        outcome = buildx.run_bake(self.invocation(record), echo)
+        plan = self.part.plan
+        mode = "quiet" if self.settings.quiet else self.settings.progress
+        with build_view(mode, [t.name for t in plan.targets], self.part.label, report.color()) as view:
+            outcome = buildx.run_bake(self.invocation(record), view.line, progress="rawjson" if mode == "rawjson" else "plain")
+            view.finish(outcome.failed_targets if not outcome.ok else [])
         if not outcome.ok:
+            for target in plan.targets:
+                key = self.part.key(target.name, self.several)
+                status = "failed" if target.name in outcome.failed_targets else "not built"
+                record.results[key] = {"target": target.name, "platforms": list(target.platforms), "status": status}
             report.build_failure(outcome, self.part.label)
             return EXIT_FAILED
-        plan = self.part.plan
         first_tags = [tags[0] for tags in (plan.resolved_tags(t, self.values) for t in plan.targets) if tags]
         sizes = buildx.image_sizes(first_tags)
         for target in plan.targets:
@@ -212,6 +220,10 @@ class BuildStep:
             size = sizes.get(tags[0]) if tags else None
             log = outcome.targets.get(target.name)
             seconds = log.seconds if log else time.monotonic() - started
+            record.results[key] = {
+                "target": target.name, "platforms": list(target.platforms), "tags": list(tags), "status": "built",
+                "size": size, "seconds": round(seconds, 3),
+            }  # fmt: skip
             record.rows[key] = (
                 target.name, report.short_tags(tags), ",".join(target.platforms), report.digest_cell(digest, self.settings.load),
                 report.human_size(size) if size is not None else "-", f"{seconds:.1f}",
@@ -257,6 +269,8 @@ class SmokeSettings:
     jobs: int = 2
     gpus: str | None = None
     junit_xml: Path | None = None
+    exitfirst: bool = False  # -x: stop at the first failed check
+    keyword: str | None = None  # -k: only the checks whose TARGET::CHECK name matches (bakegen.progress.keyword_matches)
 
 
 @dataclass(frozen=True)
@@ -292,15 +306,29 @@ class SmokeStep:
             report.progress(f"bakegen: not in the local engine (build with `bakegen bake --load`; never pulled): {', '.join(missing)}")
             return EXIT_FAILED
         cases = cases_for(images)
+        if self.settings.keyword:
+            cases = [c for c in cases if keyword_matches(self.settings.keyword, f"{c.target}::{c.check.name}")]
+            if not cases:
+                report.progress(f"bakegen: no check matches -k {self.settings.keyword!r} (names are TARGET::CHECK)")
+                return EXIT_FAILED
         report.progress(f"smoke: {len(cases)} checks, {self.settings.jobs} at a time (session {session.id})")
+        columns = report.SmokeColumns.of(cases)
+        started = time.monotonic()
 
         def live(outcome: CaseOutcome) -> None:
-            report.progress(report.smoke_line(outcome))
+            report.result(report.smoke_line(outcome, columns))
+            if self.settings.exitfirst and outcome.result == "fail" and not stopped_early:
+                stopped_early.append(outcome)
+                report.progress("bakegen: stopping at the first failed check (-x)")
 
-        with _sigterm_as_interrupt():
-            outcomes = session.run_all(cases, self.settings.jobs, live)
+        stopped_early: list[CaseOutcome] = []
+        stop_when = (lambda o: o.result == "fail") if self.settings.exitfirst else None  # no new check starts; running ones finish
+
+        # SIGTERM arrives as a KeyboardInterrupt (bakegen.main), so run_all removes the containers either way.
+        outcomes = session.run_all(cases, self.settings.jobs, live, stop_when)
+        record.smoked.extend(outcomes)
         record.note_smoke(outcomes)
-        report.smoke_summary(outcomes)
+        report.smoke_summary(outcomes, time.monotonic() - started)
         if self.settings.junit_xml:
             write_atomic(self.settings.junit_xml, report.junit_xml(outcomes))
         if any(o.result == "fail" for o in outcomes):
@@ -308,20 +336,6 @@ class SmokeStep:
                 report.progress("bakegen: smoke checks failed; nothing was pushed")
             return EXIT_FAILED
         return EXIT_OK
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a CI cancel, `timeout`) cleans up like Ctrl-C does."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 # -- merge --

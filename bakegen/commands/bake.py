@@ -7,11 +7,14 @@ pushed by digest and merged into the final tags (`--split-platforms`, or `bakege
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import sys
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bakegen import annotation_levels, report
@@ -19,10 +22,11 @@ from bakegen.commands.common import Selection, SpecOptions, cli_words, load, sel
 from bakegen.errors import EXIT_OK, BakegenError, EngineError
 from bakegen.model import BuildPlan
 from bakegen.output import write_atomic
+from bakegen.progress import ProgressMode, ResolvedMode, Terminal, resolve_mode, use_color
 from bakegen.runners import buildx
 from bakegen.runners.smoke import ImageChecks
 from bakegen.slices import Slice, for_native, for_platform, platforms_of, without_cache_export
-from bakegen.steps import BUILT, BuildSettings, BuildStep, MergeStep, PushStep, SmokeSettings, SmokeStep, Step, execute
+from bakegen.steps import BUILT, BuildSettings, BuildStep, MergeStep, PushStep, RunRecord, SmokeSettings, SmokeStep, Step, execute
 
 
 @dataclass(frozen=True)
@@ -41,12 +45,20 @@ class BakeOptions:
     smoke_settings: SmokeSettings = field(default_factory=SmokeSettings)
     provenance: str | None = None  # --provenance[=VALUE], as buildx takes it
     sbom: str | None = None  # --sbom[=VALUE]
+    progress: ProgressMode = "auto"  # --progress; quiet (or -q) also hides notes and warnings
+    json: bool = False  # --json: the summary as one JSON document on stdout; human output goes to stderr
 
 
 def run(spec: SpecOptions, selection: Selection, options: BakeOptions, environ: Mapping[str, str]) -> int:
     if options.push and options.load and options.split_platforms:
         raise BakegenError("--split-platforms with --push already keeps each platform's image; drop --load")
     check_writable(options.metadata_file, options.smoke_settings.junit_xml)
+    started = time.monotonic()
+    quiet = options.quiet or options.progress == "quiet"
+    terminal = Terminal.of(sys.stderr, environ)
+    report.configure(quiet=quiet, color=use_color(terminal))
+    mode = resolve_mode(options.progress, terminal)
+    options = replace(options, quiet=quiet)
     compiled = load(spec)
     plan, values = selected(compiled, selection, environ)
     driver = functools.cache(lambda: buildx.builder_driver(options.builder))
@@ -58,17 +70,32 @@ def run(spec: SpecOptions, selection: Selection, options: BakeOptions, environ: 
     slices = plan_slices(plan, options, driver, buildx.native_platform)
     docker_driver = options.push and driver() == "docker"
     with cli_words(plan):
-        steps = bake_steps(plan, slices, values, options, compiled.spec.directory.resolve(), docker_driver=docker_driver)
-    code, record = execute(steps, dry_run=options.dry_run)
-    if code == EXIT_OK and record.rows:
-        print(report.format_table([report.BAKE_HEADER, *record.rows.values()]))
+        steps = bake_steps(plan, slices, values, options, compiled.spec.directory.resolve(), docker_driver=docker_driver, mode=mode)
+    # With --json, stdout carries the JSON document alone: everything else a step prints goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr) if options.json else contextlib.nullcontext():
+        code, record = execute(steps, dry_run=options.dry_run)
+        if code == EXIT_OK and record.rows:
+            print(report.format_table([report.BAKE_HEADER, *record.rows.values()]))
+    if not options.dry_run:
+        statuses = [str(r["status"]) for r in record.results.values()]
+        counts = statuses.count("built"), statuses.count("failed"), time.monotonic() - started, statuses.count("not built")
+        report.result(report.bake_closing_line(*counts))
+    if options.json:
+        print(json.dumps(bake_json(record, code, time.monotonic() - started), indent=2))
     if code == EXIT_OK and options.metadata_file and not options.dry_run:
         write_atomic(options.metadata_file, json.dumps(record.metadata(), indent=2, sort_keys=True) + "\n")
     return code
 
 
 def bake_steps(
-    plan: BuildPlan, slices: list[Slice], values: dict[str, str], options: BakeOptions, directory: Path, *, docker_driver: bool = True
+    plan: BuildPlan,
+    slices: list[Slice],
+    values: dict[str, str],
+    options: BakeOptions,
+    directory: Path,
+    *,
+    docker_driver: bool = True,
+    mode: ResolvedMode = "plain",
 ) -> list[Step]:
     """The run, in order: build -> smoke-test -> push by digest -> merge into the final tags.
 
@@ -90,6 +117,7 @@ def bake_steps(
         quiet=options.quiet,
         by_digest=options.push and not upload,
         attest=attestations(options),
+        progress=mode,
     )
     steps: list[Step] = [BuildStep(part, index, several, values, settings) for index, part in enumerate(slices)]
     if options.smoke:
@@ -108,6 +136,29 @@ def bake_steps(
     if options.push and not options.platform:
         steps.append(MergeStep(plan, values, annotations=annotation_levels.of_plan(plan, "index"), builder=options.builder))
     return steps
+
+
+def bake_json(record: RunRecord, code: int, seconds: float) -> dict[str, object]:
+    """The --json document: every target slice built (or not), its digests with their kind, the smoke checks, the merges."""
+    targets = []
+    for key, result in record.results.items():
+        built = record.built.get(key)
+        digests = []
+        if built and built.digest:
+            digests.append({"kind": "manifest", "digest": built.digest, "repository": built.repository})
+        if built and built.image_id.startswith("sha256:"):
+            digests.append({"kind": "image-id", "digest": built.image_id})
+        platforms = built.platform.split(",") if built else result.get("platforms", [])
+        targets.append({"key": key, **result, "platforms": platforms, "digests": digests})
+    return {
+        "command": "bake",
+        "status": "ok" if code == EXIT_OK else "failed",
+        "exit_code": code,
+        "seconds": round(seconds, 3),
+        "targets": targets,
+        "checks": report.smoke_json(record.smoked),
+        "merged": record.merged,
+    }
 
 
 def check_writable(*paths: Path | None) -> None:

@@ -1,4 +1,4 @@
-"""Thin, typed wrappers around `docker buildx` through python-on-whales.
+"""Thin, typed wrappers around `docker buildx`: bake as a subprocess of its own, the rest through python-on-whales.
 
 python-on-whales is imported inside the functions: `render` and friends never load it.
 Its exceptions stop here: a failed build is a BakeOutcome, any other docker failure an EngineError.
@@ -6,10 +6,12 @@ Its exceptions stop here: a failed build is a BakeOutcome, any other docker fail
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import time
 from collections import defaultdict, deque
@@ -25,11 +27,13 @@ from bakegen.errors import EngineError
 _VERTEX = re.compile(r"^#(\d+) \[([A-Za-z0-9_-]+)[ \]]")
 _VERTEX_ERROR = re.compile(r"^#(\d+) ERROR: (.*)")
 _FAILED_STEP = re.compile(r"^ > \[([A-Za-z0-9_-]+)[ \]]")
+# With one target buildx leaves its name out: `#6 [2/2] RUN ...`, ` > [2/2] RUN ...`.
+_UNNAMED_STEP = re.compile(r"^(?:#(\d+)| >) \[(?!internal\])")
 
 
 @dataclass(frozen=True)
 class BakeInvocation:
-    """One `docker buildx bake` run: what python-on-whales is asked to execute."""
+    """One `docker buildx bake` run, as `run_bake` executes it."""
 
     bake_file: Path
     targets: tuple[str, ...]
@@ -43,7 +47,7 @@ class BakeInvocation:
     no_cache: bool = False
 
     def argv(self) -> list[str]:
-        """The command python-on-whales runs, for --dry-run and error messages."""
+        """The command `run_bake` runs (in the plain progress mode), for --dry-run and error messages."""
         argv = ["docker", "buildx", "bake", "--progress", "plain", "--file", str(self.bake_file)]
         argv += ["--no-cache"] if self.no_cache else []
         argv += ["--builder", self.builder] if self.builder else []
@@ -86,47 +90,46 @@ class BakeOutcome:
         return sorted(name for name, log in self.targets.items() if log.failed)
 
 
-@contextmanager
-def working_directory(path: Path) -> Iterator[None]:
-    # python-on-whales runs docker in the current directory; bake resolves contexts from it.
-    previous = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
+def run_bake(invocation: BakeInvocation, echo: Callable[[str], None], progress: str = "plain") -> BakeOutcome:
+    """Run bake with live logs; attribute log lines, durations and failures to targets.
 
-
-def run_bake(invocation: BakeInvocation, echo: Callable[[str], None]) -> BakeOutcome:
-    """Run bake with live logs; attribute log lines, durations and failures to targets."""
-    from python_on_whales import docker
-    from python_on_whales.exceptions import DockerException
-
+    buildx runs in a process group of its own: a Ctrl-C on the terminal reaches bakegen alone, and bakegen
+    stops the whole group (`docker` and its `docker-buildx` plugin) and waits for it before it says
+    "interrupted", so no buildx goes on building, or pushing, behind its back. `progress` is buildx's own
+    --progress: plain (parsed into targets) or rawjson (passed through)."""
     logs: dict[str, TargetLog] = defaultdict(TargetLog)
     vertex_target: dict[str, str] = {}
-    error = ""
-    with working_directory(invocation.cwd):
-        stream = docker.buildx.bake(
-            list(invocation.targets),
-            builder=invocation.builder,
-            files=[invocation.bake_file],
-            load=invocation.load,
-            push=invocation.push,
-            cache=not invocation.no_cache,
-            progress="plain",
-            set=dict(invocation.overrides),
-            variables=invocation.variables,
-            metadata_file=invocation.metadata_file,
-            stream_logs=True,
-        )
-        try:
-            for raw in stream:  # type: ignore[union-attr]
-                line = raw.rstrip("\n")
-                if not line.startswith("ERROR: "):  # buildx's final error: reported once, at the end
-                    echo(line)
-                _attribute(line, time.monotonic(), logs, vertex_target)
-        except DockerException as exc:
-            error = last_line(exc) if exc.stderr else f"exit code {exc.return_code}"
+    errors: list[str] = []
+    tail: deque[str] = deque(maxlen=5)
+    argv = invocation.argv()
+    if progress != "plain":
+        argv[argv.index("--progress") + 1] = progress
+    try:
+        process = subprocess.Popen(
+            argv, cwd=invocation.cwd, env={**os.environ, **invocation.variables}, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1, start_new_session=True,
+        )  # fmt: skip
+    except OSError as exc:
+        raise EngineError(f"docker buildx bake: {exc.strerror or exc}") from None
+    try:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            line = raw.rstrip("\n")
+            if line.startswith("ERROR: "):  # buildx's final error: reported once, at the end
+                errors.append(line.removeprefix("ERROR: "))
+            else:
+                echo(line)
+            if line.strip():
+                tail.append(line.strip())
+            _attribute(line, time.monotonic(), logs, vertex_target, sole=invocation.targets[0] if len(invocation.targets) == 1 else "")
+        returncode = process.wait()
+    except BaseException:
+        stop_process_group(process)
+        raise
+    finally:
+        if process.stdout is not None:
+            process.stdout.close()
+    error = (errors[-1] if errors else (tail[-1] if tail else f"exit code {returncode}")) if returncode else ""
     metadata: dict[str, Any] = {}
     if invocation.metadata_file and invocation.metadata_file.is_file() and not error:
         metadata = json.loads(invocation.metadata_file.read_text() or "{}")
@@ -140,11 +143,54 @@ def run_bake(invocation: BakeInvocation, echo: Callable[[str], None]) -> BakeOut
     return BakeOutcome(ok=not error, targets=dict(logs), metadata=metadata, error=error)
 
 
-def _attribute(line: str, now: float, logs: dict[str, TargetLog], vertex_target: dict[str, str]) -> None:
+def stop_process_group(process: subprocess.Popen[str], grace: float = 5.0) -> None:
+    """Stop a child started with start_new_session=True and everything in its group, and wait for them.
+
+    SIGINT first, as a Ctrl-C would have been: buildx cancels the build in the engine and exits.
+    Whatever is still there after `grace` seconds (or on a second Ctrl-C) gets SIGKILL."""
+    group = process.pid
+    for signum in (signal.SIGINT, signal.SIGKILL):
+        try:
+            os.killpg(group, signum)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + grace
+        try:
+            while time.monotonic() < deadline:
+                process.poll()
+                if process.returncode is not None and not _group_alive(group):
+                    return
+                time.sleep(0.05)
+        except KeyboardInterrupt:  # a second Ctrl-C: no more waiting
+            continue
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=grace)
+
+
+def _group_alive(group: int) -> bool:
+    """Whether a process group still has a live (not zombie) member."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            return True
+    return False
+
+
+def _attribute(line: str, now: float, logs: dict[str, TargetLog], vertex_target: dict[str, str], sole: str = "") -> None:
     match = _VERTEX.match(line)
+    unnamed = _UNNAMED_STEP.match(line) if sole else None
     if match and match.group(2) != "internal":
         vertex, target = match.groups()
         vertex_target[vertex] = target
+    elif unnamed:
+        vertex, target = unnamed.group(1) or "", sole
+        if vertex:
+            vertex_target[vertex] = target
+        else:  # ` > [2/2] RUN ...`: buildx's excerpt of the step that failed
+            logs[target].failed = True
     else:
         vertex = line.split(" ", 1)[0][1:] if line.startswith("#") else ""
         target = vertex_target.get(vertex, "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import re
 import threading
 import time
@@ -17,7 +18,6 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -78,35 +78,62 @@ class SmokeSession:
 
     def cleanup(self) -> int:
         """Force-remove every container of this session; returns how many there were."""
+        # The low-level list: the high-level one inspects each container, and a worker may remove one
+        # in between (a 404 that would end an interrupted run with exit 1 instead of 130).
         with engine_faults("docker ps"):
-            containers = self.client.containers.list(all=True, filters={"label": f"{SESSION_LABEL}={self.id}"})
+            containers = self.client.api.containers(all=True, quiet=True, filters={"label": f"{SESSION_LABEL}={self.id}"})
         for container in containers:
             with contextlib.suppress(Exception):  # already gone: removed by its worker meanwhile
-                container.remove(force=True, v=True)
+                self.client.api.remove_container(container["Id"], force=True, v=True)
         return len(containers)
 
-    def run_all(self, cases: list[SmokeCase], jobs: int, report: Callable[[CaseOutcome], None]) -> list[CaseOutcome]:
+    def run_all(
+        self,
+        cases: list[SmokeCase],
+        jobs: int,
+        report: Callable[[CaseOutcome], None],
+        stop_when: Callable[[CaseOutcome], bool] | None = None,
+    ) -> list[CaseOutcome]:
+        """Run the cases, `jobs` at a time; after an outcome for which `stop_when` is true (-x), no new case starts."""
         outcomes: list[CaseOutcome] = []
-        pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="smoke")
+        todo: queue.SimpleQueue[SmokeCase] = queue.SimpleQueue()
+        done: queue.SimpleQueue[CaseOutcome] = queue.SimpleQueue()
+        for case in cases:
+            todo.put(case)
+
+        def worker() -> None:
+            while not self.stopping.is_set():
+                try:
+                    case = todo.get_nowait()
+                except queue.Empty:
+                    return
+                outcome = self.run_case(case)
+                if stop_when is not None and stop_when(outcome):
+                    self.stopping.set()  # before the next get: no worker takes another case
+                done.put(outcome)
+
+        # Daemon threads, not a ThreadPoolExecutor: the interpreter joins an executor's threads at exit,
+        # so a worker blocked in a docker call would hold an interrupted run for as long as the call lasts.
+        workers = [threading.Thread(target=worker, name=f"smoke-{i}", daemon=True) for i in range(max(1, min(jobs, len(cases))))]
         try:
-            pending: set[Future[CaseOutcome]] = {pool.submit(self.run_case, case) for case in cases}
-            while pending:
-                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                for future in done:
-                    outcome = future.result()
-                    outcomes.append(outcome)
-                    report(outcome)
-        except BaseException:
-            self.stopping.set()
-            raise
+            for thread in workers:
+                thread.start()
+            while len(outcomes) < len(cases):
+                try:
+                    outcome = done.get(timeout=0.2)
+                except queue.Empty:
+                    if not any(t.is_alive() for t in workers) and done.empty():
+                        break
+                    continue
+                outcomes.append(outcome)
+                report(outcome)
         finally:
             self.stopping.set()
-            pool.shutdown(wait=False, cancel_futures=True)
             self.cleanup()
-            # A worker may be inside a docker call that creates a container right now;
-            # give running workers a moment, then sweep again.
+            # A worker may be inside a docker call that creates a container right now: give the workers
+            # a moment to see `stopping` (each removes its own container), then sweep again.
             deadline = time.monotonic() + 10
-            while any(t.name.startswith("smoke") and t.is_alive() for t in threading.enumerate()) and time.monotonic() < deadline:
+            while any(t.is_alive() for t in workers) and time.monotonic() < deadline:
                 time.sleep(0.1)
             self.cleanup()
         order = {id(c): i for i, c in enumerate(cases)}
