@@ -1,5 +1,5 @@
 """The first thing the bakegen command does: Ctrl-C or SIGTERM while it is still starting (Python
-importing bakegen, argparse) ends it with one line and 128+signal, never a traceback.
+importing bakegen, parsing the command line) ends it with one line and 128+signal, never a traceback.
 
 Installed only when this process is the bakegen command (console script or `python -m bakegen`),
 not when a program (a test run) imports bakegen: there the signals stay that program's own.
