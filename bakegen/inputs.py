@@ -53,6 +53,8 @@ from bakegen import __version__
 from bakegen.errors import BakegenError, Diagnostic
 
 FORMAT = "bakegen-inputs/1"
+# The label every image bakegen builds carries: its inputs digest (bakegen.unchanged compares it).
+INPUTS_LABEL = "org.bakegen.inputs.digest"
 # Files up to this size are read in one call; bigger ones are streamed through one buffer of this size.
 _CHUNK = 1 << 20
 
@@ -71,23 +73,41 @@ class ContextFile:
 
 
 def inputs_digest(
-    *, dockerfile: Path, context: Path, stage: str, args: Mapping[str, str], platform: str, base_images: Mapping[str, str]
+    *,
+    dockerfile: Path,
+    context: Path,
+    stage: str,
+    args: Mapping[str, str],
+    platform: str,
+    base_images: Mapping[str, str],
+    extra: Mapping[str, str] | None = None,
 ) -> str:
-    """The sha256 (hex) of everything a target's build for one platform reads (see the module docstring)."""
-    document = inputs_document(dockerfile=dockerfile, context=context, stage=stage, args=args, platform=platform, base_images=base_images)
+    """The sha256 (hex) of everything a target's build for one platform reads (see the module docstring).
+    `extra`: other settings of the build that shape the image (labels, bake `--set` overrides), by name."""
+    document = inputs_document(
+        dockerfile=dockerfile, context=context, stage=stage, args=args, platform=platform, base_images=base_images, extra=extra
+    )
     return hashlib.sha256(canonical_json(document)).hexdigest()
 
 
 def inputs_document(
-    *, dockerfile: Path, context: Path, stage: str, args: Mapping[str, str], platform: str, base_images: Mapping[str, str]
+    *,
+    dockerfile: Path,
+    context: Path,
+    stage: str,
+    args: Mapping[str, str],
+    platform: str,
+    base_images: Mapping[str, str],
+    extra: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
-    """The document `inputs_digest` hashes; the context stands in it as a count and a digest of its entries."""
+    """The document `inputs_digest` hashes; the context stands in it as a count and a digest of its entries.
+    `extra` is a key of its own only when given, so digests without it stay what they were."""
     ignore_file = dockerignore_path(context, dockerfile)
     files = context_files(context, dockerfile)
     context_hash = hashlib.sha256()
     for entry in files:
         context_hash.update(entry.canonical().encode("ascii") + b"\n")
-    return {
+    document: dict[str, object] = {
         "format": FORMAT,
         "bakegen": __version__,
         "dockerfile": _read_sha256(dockerfile),
@@ -98,6 +118,9 @@ def inputs_document(
         "platform": platform,
         "base_images": dict(base_images),
     }
+    if extra:
+        document["extra"] = dict(extra)
+    return document
 
 
 def canonical_json(document: object) -> bytes:

@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
     p.add_argument(
+        "--force", action="store_true", help="with --push: build and push every image, even those published with the same inputs digest"
+    )
+    p.add_argument(
         "--smoke", action="store_true", help="run the spec's smoke checks on the built images; with --push, push only if they pass"
     )
     _add_smoke_options(p)
@@ -299,6 +302,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         no_cache=args.no_cache,
         smoke=args.smoke,
         smoke_settings=settings,
+        force=args.force,
     )
     return bake.run(spec, selection, options, environ)
 

@@ -21,12 +21,13 @@ from typing import Protocol
 
 from bakegen import report
 from bakegen.errors import EXIT_FAILED, EXIT_OK
+from bakegen.inputs import INPUTS_LABEL
 from bakegen.model import BuildPlan
 from bakegen.output import write_atomic
 from bakegen.render import render_hcl
 from bakegen.runners import buildx, registry
 from bakegen.runners.smoke import CaseOutcome, ImageChecks, SmokeSession, cases_for
-from bakegen.slices import Slice
+from bakegen.slices import Slice, only
 
 
 @dataclass
@@ -40,6 +41,7 @@ class BuiltImage:
     tags: tuple[str, ...]  # the target's final tags
     image_id: str = ""  # in the local engine (--load)
     digest: str = ""  # pushed, untagged, by digest
+    unchanged: str = ""  # not built: the published image has the same inputs; the index digest its first tag points to
 
     def reference(self) -> str:
         """What a check runs: the pushed digest when there is one (it is what gets published), else the local image."""
@@ -63,6 +65,8 @@ class RunRecord:
     built: dict[str, BuiltImage] = field(default_factory=dict)
     rows: dict[str, tuple[str, ...]] = field(default_factory=dict)
     merged: list[dict[str, object]] = field(default_factory=list)
+    inputs: dict[str, str] = field(default_factory=dict)  # key -> inputs digest label (bakegen.unchanged)
+    stale_tags: dict[str, list[str]] = field(default_factory=dict)  # unchanged target -> its tags to (re)publish
 
     def metadata(self) -> dict[str, object]:
         """The --metadata-file: per-platform digests (what `bakegen merge --from` reads) and the published indexes."""
@@ -133,21 +137,31 @@ class BuildStep:
     values: Mapping[str, str]
     settings: BuildSettings
 
+    def to_build(self, record: RunRecord) -> BuildPlan:
+        """The slice's plan without the images found unchanged (bakegen.unchanged)."""
+        keep = [t for t in self.part.plan.targets if not record.built.get(self.part.key(t.name, self.several), _BUILD).unchanged]
+        return self.part.plan if len(keep) == len(self.part.plan.targets) else only(self.part.plan, keep)
+
     def invocation(self, record: RunRecord) -> buildx.BakeInvocation:
+        plan = self.to_build(record)
         bake_file = record.workdir / f"docker-bake.{self.index}.hcl"
         if not bake_file.exists():
-            bake_file.write_text(render_hcl(self.part.plan, str(bake_file)), encoding="utf-8")
+            bake_file.write_text(render_hcl(plan, str(bake_file)), encoding="utf-8")
         s = self.settings
         overrides = s.overrides
+        # The inputs digest goes on the image at bake time, not into the bake file (plan --json = bake --print).
+        for target in plan.targets:
+            label = record.inputs.get(self.part.key(target.name, self.several))
+            overrides += ((f"{target.name}.labels.{INPUTS_LABEL}", label),) if label else ()
         if s.by_digest:
             # No tag is pushed: each image goes up by digest, and `merge` tags the set of platforms at once.
-            for target in self.part.plan.targets:
+            for target in plan.targets:
                 repository = self.values[self.part.plan.repository_variable]
                 output = f"type=image,name={repository},push-by-digest=true,name-canonical=true,push=true"
                 overrides += ((f"{target.name}.output", output), (f"{target.name}.tags", ""))
         return buildx.BakeInvocation(
             bake_file=bake_file,
-            targets=tuple(t.name for t in self.part.plan.targets),
+            targets=tuple(t.name for t in plan.targets),
             cwd=s.directory,
             variables=dict(self.values),
             push=s.push and not s.by_digest,
@@ -159,6 +173,8 @@ class BuildStep:
         )
 
     def describe(self, record: RunRecord) -> str:
+        if not self.to_build(record).targets:
+            return f"build {self.part.label}: nothing to build, every image is unchanged"
         return f"build {self.part.label}: {self.invocation(record).shell()}"
 
     def preview(self, record: RunRecord) -> str:
@@ -166,12 +182,14 @@ class BuildStep:
 
     def run(self, record: RunRecord) -> int:
         started = time.monotonic()
+        plan = self.to_build(record)
+        if not plan.targets:
+            return EXIT_OK
         echo = (lambda line: None) if self.settings.quiet else report.progress
         outcome = buildx.run_bake(self.invocation(record), echo)
         if not outcome.ok:
             report.build_failure(outcome, self.part.label)
             return EXIT_FAILED
-        plan = self.part.plan
         first_tags = [tags[0] for tags in (plan.resolved_tags(t, self.values) for t in plan.targets) if tags]
         sizes = buildx.image_sizes(first_tags)
         for target in plan.targets:
@@ -205,7 +223,8 @@ class PushStep:
     annotations: Mapping[str, str] = field(default_factory=dict)
 
     def describe(self, record: RunRecord) -> str:
-        return f"push {self.part.label} by digest: {', '.join(t.name for t in self.part.plan.targets)} (no tags)"
+        names = [t.name for t in self.part.plan.targets if not record.built.get(self.part.key(t.name, self.several), _BUILD).unchanged]
+        return f"push {self.part.label} by digest: {', '.join(names) or 'nothing, every image is unchanged'} (no tags)"
 
     def preview(self, record: RunRecord) -> str:
         return ""
@@ -213,6 +232,8 @@ class PushStep:
     def run(self, record: RunRecord) -> int:
         for target in self.part.plan.targets:
             built = record.built[self.part.key(target.name, self.several)]
+            if built.unchanged:
+                continue
             built.digest = registry.push_by_digest(built.image_id, built.repository, dict(self.annotations))
             row = record.rows.get(built.key)
             if row:
@@ -249,6 +270,8 @@ class SmokeStep:
         for item in self.images:
             if item.image.startswith(BUILT):
                 built = record.built[item.image.removeprefix(BUILT)]
+                if built.unchanged:
+                    continue  # not built: checked when it was
                 item = replace(item, image=built.reference(), platform=built.platform)
             out.append(item)
         return out
@@ -258,6 +281,8 @@ class SmokeStep:
 
     def run(self, record: RunRecord) -> int:
         session = SmokeSession(dict(self.values), gpus=self.settings.gpus)
+        if not self.resolved(record):
+            return EXIT_OK  # every image is unchanged
         images, missing = session.locate(self.resolved(record))
         if missing:
             report.progress(f"bakegen: not in the local engine (build with `bakegen bake --load`; never pulled): {', '.join(missing)}")
@@ -318,11 +343,16 @@ class MergeStep:
         out = []
         for target in self.plan.targets:
             mine = [b for b in images if b.target == target.name]
-            if mine:
-                out.append((target.name, self.plan.resolved_tags(target, self.values), mine))
+            tags = self.plan.resolved_tags(target, self.values)
+            if mine and all(b.unchanged for b in mine):
+                tags = record.stale_tags.get(target.name, [])  # its tags stay; only missing or moved ones are published
+            if mine and tags:
+                out.append((target.name, tags, mine))
         return out
 
     def describe(self, record: RunRecord) -> str:
+        if record.built and not self.groups(record):
+            return "merge: nothing to publish, every tag already points at its unchanged image"
         lines = []
         for name, tags, images in self.groups(record) or [(t.name, [], []) for t in self.plan.targets]:
             sources = [f"{b.repository}@{b.digest}" for b in images] or ["<the digests built above>"]
@@ -334,6 +364,8 @@ class MergeStep:
 
     def run(self, record: RunRecord) -> int:
         groups = self.groups(record)
+        if not groups:
+            return EXIT_OK
         by_target = {t.name: t for t in self.plan.targets}
         for name, tags, images in groups:  # every check first: nothing is published when one fails
             have = {p for b in images for p in b.platform.split(",")}
@@ -365,3 +397,4 @@ class MergeStep:
 
 
 BUILT = "built:"
+_BUILD = BuiltImage("", "", "", "", ())  # what an image not found unchanged looks like to to_build

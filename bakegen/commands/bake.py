@@ -23,6 +23,7 @@ from bakegen.runners import buildx
 from bakegen.runners.smoke import ImageChecks
 from bakegen.slices import Slice, for_native, for_platform, platforms_of, without_cache_export
 from bakegen.steps import BUILT, BuildSettings, BuildStep, MergeStep, PushStep, SmokeSettings, SmokeStep, Step, execute
+from bakegen.unchanged import UnchangedStep
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class BakeOptions:
     no_cache: bool = False
     smoke: bool = False
     smoke_settings: SmokeSettings = field(default_factory=SmokeSettings)
+    force: bool = False  # with --push: build and push even the images whose published inputs digest is this run's
 
 
 def run(spec: SpecOptions, selection: Selection, options: BakeOptions, environ: Mapping[str, str]) -> int:
@@ -55,6 +57,7 @@ def run(spec: SpecOptions, selection: Selection, options: BakeOptions, environ: 
     docker_driver = options.push and driver() == "docker"
     with cli_words(plan):
         steps = bake_steps(plan, slices, values, options, compiled.spec.directory.resolve(), docker_driver=docker_driver)
+    steps.insert(0, inputs_step(slices, values, options, compiled.spec.directory.resolve(), docker_driver=docker_driver))
     code, record = execute(steps, dry_run=options.dry_run)
     if code == EXIT_OK and record.rows:
         print(report.format_table([report.BAKE_HEADER, *record.rows.values()]))
@@ -103,6 +106,15 @@ def bake_steps(
     if options.push and not options.platform:
         steps.append(MergeStep(plan, values, builder=options.builder))
     return steps
+
+
+def inputs_step(slices: list[Slice], values: dict[str, str], options: BakeOptions, directory: Path, *, docker_driver: bool) -> Step:
+    """Label every image with its inputs digest; with --push (not --force), skip the unchanged ones."""
+    return UnchangedStep(
+        tuple(slices), len(slices) > 1, values, directory, options.overrides,
+        look_up=options.push and not options.force,
+        local_engine=docker_driver or not options.push,  # a docker-container builder cannot see the engine's images
+    )  # fmt: skip
 
 
 def check_writable(*paths: Path | None) -> None:
