@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bakegen import report
 from bakegen.errors import EXIT_OK, BakegenError
-from bakegen.inputs import INPUTS_LABEL, base_image_references, canonical_json, inputs_digest
+from bakegen.inputs import INPUTS_LABEL, base_image_references, canonical_json, context_sources, inputs_digest
 from bakegen.model import Target
 from bakegen.runners import baseimages, buildx
 from bakegen.slices import Slice
@@ -98,6 +98,7 @@ def target_inputs_digest(
     except OSError as exc:
         raise BakegenError(f"{dockerfile}: cannot read it: {exc.strerror}") from None
     references = base_image_references(text, target.stage, args, platform=platform, source=str(dockerfile))
+    sources = context_sources(text, target.stage, args, platform=platform, source=str(dockerfile))
     return inputs_digest(
         dockerfile=dockerfile,
         context=context,
@@ -106,6 +107,7 @@ def target_inputs_digest(
         platform=platform,
         base_images=identities(references, platform),
         extra=build_settings(target, overrides),
+        sources=sources,
     )
 
 
