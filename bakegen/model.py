@@ -116,6 +116,7 @@ class Target:
     export_cache: bool = True
     checks: tuple[SmokeCheck, ...] = ()
     free_disk: bool = False
+    size_budget: int | None = None  # bytes, compressed (layers + config as the registry manifest lists them)
 
 
 @dataclass(frozen=True)

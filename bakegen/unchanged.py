@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bakegen import report
-from bakegen.errors import EXIT_OK, BakegenError
+from bakegen.errors import EXIT_FAILED, EXIT_OK, BakegenError
 from bakegen.inputs import INPUTS_LABEL, base_image_references, canonical_json, context_sources, inputs_digest
-from bakegen.model import Target
+from bakegen.model import BuildPlan, Target
 from bakegen.runners import baseimages, buildx
 from bakegen.slices import Slice
 from bakegen.steps import BuiltImage, RunRecord
@@ -220,3 +221,94 @@ _NOT_UNCHANGED = BuiltImage("", "", "", "", ())
 def _published(reference: str) -> dict[tuple[str, str, str], baseimages.PublishedImage]:
     repository, _, tag = reference.rpartition(":")
     return baseimages.published_images(repository, tag)
+
+
+# -- sizes: what each pushed image weighs, against the image published under its tag, and its budget --------------
+
+
+def manifest_sizes(repository: str, digest: str) -> dict[str, int]:
+    """Compressed size (config + layers, as the registry manifest lists them) of `repository@digest`, by
+    platform ("" for a single manifest); an index gives one entry per platform. Nothing is pulled."""
+    raw = buildx.imagetools_raw(f"{repository}@{digest}")
+    if raw is None:
+        return {}
+    document = json.loads(raw)
+    if "manifests" not in document:
+        return {"": int(document["config"]["size"]) + sum(int(layer["size"]) for layer in document.get("layers", []))}
+    sizes: dict[str, int] = {}
+    for entry in document["manifests"]:
+        described = entry.get("platform") or {}
+        if described.get("os") in (None, "unknown"):
+            continue  # an attestation manifest
+        platform = "/".join(part for part in (described["os"], described["architecture"], described.get("variant", "")) if part)
+        for size in manifest_sizes(repository, str(entry["digest"])).values():
+            sizes[platform] = size
+    return sizes
+
+
+def size_change(size: int, before: int | None) -> str:
+    """`41.2 MiB (+1.3 MiB)`, `(new)` when nothing is published under the tag, `(same)` when equal."""
+    if before is None:
+        return f"{report.human_size(size)} (new)"
+    if size == before:
+        return f"{report.human_size(size)} (same)"
+    sign = "+" if size > before else "-"
+    return f"{report.human_size(size)} ({sign}{report.human_size(abs(size - before))})"
+
+
+@dataclass(frozen=True)
+class SizeStep:
+    """With --push, after every image went up by digest and before any tag is published: each image's
+    compressed size, and its change against the image its first tag points to now, go into the summary's
+    SIZE column; an image over its target's size budget fails the run, so nothing is published."""
+
+    plan: BuildPlan
+    values: Mapping[str, str]
+
+    def describe(self, record: RunRecord) -> str:
+        budgets = sum(1 for target in self.plan.targets if target.size_budget)
+        return f"sizes: compressed size of every pushed image against its published tag; {budgets} targets with a size budget"
+
+    def preview(self, record: RunRecord) -> str:
+        return ""
+
+    def run(self, record: RunRecord) -> int:
+        by_name = {target.name: target for target in self.plan.targets}
+        images = [image for image in record.built.values() if image.digest and image.target in by_name]
+        first_tags = {image.target: image.tags[0] for image in images if image.tags}
+        with ThreadPoolExecutor(max_workers=_LOOKUP_THREADS) as pool:
+            published = dict(zip(first_tags.values(), pool.map(_published, first_tags.values()), strict=True))
+            measured = list(pool.map(lambda image: self.measure(image, published.get(first_tags.get(image.target, ""), {})), images))
+        over: list[str] = []
+        for image, sizes in zip(images, measured, strict=True):
+            row = record.rows.get(image.key)
+            if row and sizes:
+                record.rows[image.key] = (*row[:4], "  ".join(size_change(size, before) for _, size, before in sizes), *row[5:])
+            budget = by_name[image.target].size_budget
+            for platform, size, _ in sizes:
+                if budget is not None and size > budget:
+                    over.append(
+                        f"{image.target} ({platform}): {report.human_size(size)} ({size} bytes, compressed) is over its size budget of "
+                        f"{report.human_size(budget)} ({budget} bytes)"
+                    )
+        if over:
+            report.progress("bakegen: over the size budget; no tag was published:\n  " + "\n  ".join(over))
+            return EXIT_FAILED
+        return EXIT_OK
+
+    def measure(
+        self, image: BuiltImage, published: Mapping[tuple[str, str, str], baseimages.PublishedImage]
+    ) -> list[tuple[str, int, int | None]]:
+        """(platform, compressed size, size of the image published for that platform under the first tag, or None)."""
+        sizes = manifest_sizes(image.repository, image.digest)
+        out: list[tuple[str, int, int | None]] = []
+        for platform, size in sizes.items():
+            platform = platform or image.platform
+            old = published.get(baseimages.parse_platform(platform))
+            if old is None:
+                out.append((platform, size, None))
+            elif old.digest == image.digest:
+                out.append((platform, size, size))
+            else:
+                out.append((platform, size, manifest_sizes(image.repository, old.digest).get("", None)))
+        return out

@@ -23,7 +23,7 @@ from bakegen.runners import buildx
 from bakegen.runners.smoke import ImageChecks
 from bakegen.slices import Slice, for_native, for_platform, platforms_of, without_cache_export
 from bakegen.steps import BUILT, BuildSettings, BuildStep, MergeStep, PushStep, SmokeSettings, SmokeStep, Step, execute
-from bakegen.unchanged import UnchangedStep
+from bakegen.unchanged import SizeStep, UnchangedStep
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,8 @@ def run(spec: SpecOptions, selection: Selection, options: BakeOptions, environ: 
     with cli_words(plan):
         steps = bake_steps(plan, slices, values, options, compiled.spec.directory.resolve(), docker_driver=docker_driver)
     steps.insert(0, inputs_step(slices, values, options, compiled.spec.directory.resolve(), docker_driver=docker_driver))
+    if options.push:  # sizes and budgets: after the uploads by digest, before any tag is published
+        steps.insert(next((i for i, s in enumerate(steps) if isinstance(s, MergeStep)), len(steps)), SizeStep(plan, values))
     code, record = execute(steps, dry_run=options.dry_run)
     if code == EXIT_OK and record.rows:
         print(report.format_table([report.BAKE_HEADER, *record.rows.values()]))
