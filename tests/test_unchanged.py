@@ -67,9 +67,7 @@ def digests(root: Path, overrides: tuple[tuple[str, str], ...] = (), values: dic
     def identities(references: list[str], platform: str) -> dict[str, str]:
         return {ref: "scratch" if ref == "scratch" else f"sha256:{ref}" for ref in references}
 
-    return {
-        f"{t.name}@{p}": target_inputs_digest(t, p, root, resolved, overrides, identities) for t in plan.targets for p in t.platforms
-    }
+    return {f"{t.name}@{p}": target_inputs_digest(t, p, root, resolved, overrides, identities) for t in plan.targets for p in t.platforms}
 
 
 def changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
@@ -127,7 +125,12 @@ def test_other_settings_and_set_overrides_count_but_not_the_label_itself() -> No
         "full-b", "b", "full", ".", "b.Dockerfile", ("linux/amd64",), (("FLAVOUR", (Var("FLAVOUR"),)), ("FIXED", (Text("x"),))), (),
         labels=(("org.example", "1"),),
     )  # fmt: skip
-    overrides = (("*.args.FIXED", "y"), ("full-*.platform", "linux/arm64"), ("light-*.args.FLAVOUR", "no"), (f"full-b.labels.{INPUTS_LABEL}", "z"))
+    overrides = (
+        ("*.args.FIXED", "y"),
+        ("full-*.platform", "linux/arm64"),
+        ("light-*.args.FLAVOUR", "no"),
+        (f"full-b.labels.{INPUTS_LABEL}", "z"),
+    )
     assert build_args(target, {"FLAVOUR": "spicy"}, overrides) == {"FLAVOUR": "spicy", "FIXED": "y"}
     assert build_settings(target, overrides) == {"label.org.example": "1", "set.platform": "linux/arm64"}
 
