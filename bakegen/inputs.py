@@ -110,9 +110,7 @@ def inputs_document(
     """The document `inputs_digest` hashes; the context stands in it as a count and a digest of its entries.
     `extra` is a key of its own only when given, so digests without it stay what they were."""
     ignore_file = dockerignore_path(context, dockerfile)
-    files = context_files(context, dockerfile)
-    if sources is not None:
-        files = [entry for entry in files if is_under(entry.path, sources)]
+    files = context_files(context, dockerfile, sources)
     context_hash = hashlib.sha256()
     for entry in files:
         context_hash.update(entry.canonical().encode("ascii") + b"\n")
@@ -176,9 +174,10 @@ def dockerignore_patterns(text: str) -> list[str]:
     return patterns
 
 
-def context_files(context: Path, dockerfile: Path) -> list[ContextFile]:
+def context_files(context: Path, dockerfile: Path, sources: Sequence[str] | None = None) -> list[ContextFile]:
     """The files of the context the build can see, sorted by path. Directories are not entries: an empty
-    one is not an input, a full one is its files. Unreadable files are errors, never skipped."""
+    one is not an input, a full one is its files. Unreadable files are errors, never skipped.
+    `sources`: only the files under these paths (`context_sources`), the others not even read."""
     from docker.utils.build import exclude_paths  # docker-py: the same matching as `docker build`
 
     if not context.is_dir():
@@ -198,6 +197,8 @@ def context_files(context: Path, dockerfile: Path) -> list[ContextFile]:
     except re.error as exc:
         raise _file_error(ignore_file, f"bad pattern: {exc}") from None
     root = str(context)
+    if sources is not None:  # only these paths are sent to the builder: the others are never read
+        visible = [relative for relative in visible if is_under(relative.replace(os.sep, "/"), sources)]
     entries = [entry for entry in (_entry(root, relative) for relative in visible) if entry is not None]
     return sorted(entries, key=lambda entry: entry.path)
 

@@ -1,9 +1,9 @@
 """Skip targets whose inputs did not change: the inputs digest as an image label, compared with the registry's.
 
-Every image `bakegen bake` builds carries the label `org.bakegen.inputs.digest` (set at bake time with
+Every image `bakegen bake --push` builds carries the label `org.bakegen.inputs.digest` (set at bake time with
 `--set TARGET.labels...`, never in the rendered bake file, so `plan --json` stays what `buildx bake --print`
-says): the sha256 of what its build reads (`bakegen.inputs`), for its platform. With `--push` (and without
-`--force`), `UnchangedStep` first reads the image published under each target's first tag, for each
+says): the sha256 of what its build reads (`bakegen.inputs`), for its platform. Unless `--force`,
+`UnchangedStep` first reads the image published under each target's first tag, for each
 platform, from the registry (configs only, nothing pulled); where its label equals the digest this run would
 give, that target and platform is not built, not smoke-tested and not pushed. The summary says `unchanged`
 and the published digest stands in for the build's, so a later merge (or `bakegen merge --from`) still
