@@ -11,6 +11,7 @@ includes what it adds to a build: the spec, the render, python-on-whales, and th
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,6 +38,7 @@ def main() -> None:
             samples["bakegen"].append(time_command(bakegen, cwd=str(root), env=env))
             samples["raw"].append(time_command(raw, cwd=str(root), env=env))
     finally:
+        shutil.rmtree(root.parent, ignore_errors=True)
         remove_images(repository)
     b, r = statistics.median(samples["bakegen"]), statistics.median(samples["raw"])
     print(f"# warm cache, every demo image (linux/amd64, --load), median of {runs}, alternating")

@@ -9,6 +9,7 @@ before (see benchmarks/_demo.py: the shared machine's build cache is never prune
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def main() -> None:
         commands = seed_commands(root, repository, bases[1])
         seed_seconds = sum(time_command(argv, cwd=str(root)) for argv in commands)
     finally:
+        shutil.rmtree(root.parent, ignore_errors=True)
         remove_images(repository, *bases)
     print(f"# cold build of the demo matrix ({len(commands)} images, linux/amd64), measured once each")
     print(f"bakegen bake --load                      {bake_seconds:7.1f} s")

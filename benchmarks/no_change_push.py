@@ -11,6 +11,7 @@ Run: .venv/bin/python benchmarks/no_change_push.py   (needs the engine and the r
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -56,6 +57,7 @@ def main() -> None:
         changed, third = push(root, repository, base)
         after_change = built(third)
     finally:
+        shutil.rmtree(root.parent, ignore_errors=True)
         remove_images(repository, base)
         delete_repository(repository)
     print(f"# the demo matrix pushed ({images} images, linux/amd64 + linux/arm64 under QEMU), measured once each")
