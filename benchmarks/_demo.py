@@ -31,9 +31,10 @@ def copy_demo() -> Path:
 
 
 def fresh_base() -> str:
-    """A base image no build cache knows: the Debian base plus a unique label."""
+    """A base image no build cache knows: the Debian base plus a layer of its own. (A label alone is not
+    enough: BuildKit also matches its cache by the content of the layers a step starts from.)"""
     name = f"bakegen-bench-base:{uuid.uuid4().hex[:10]}"
-    dockerfile = f"FROM {DEBIAN}\nLABEL org.bakegen.bench={name}\n"
+    dockerfile = f"FROM {DEBIAN}\nRUN echo {name} > /etc/bakegen-bench-base\n"
     subprocess.run(["docker", "build", "--quiet", "-t", name, "-"], input=dockerfile, text=True, check=True, capture_output=True)
     return name
 
