@@ -1,8 +1,8 @@
 """The real demo for the build benchmarks: a private copy, a private base image, private repositories.
 
 The machine (engine, BuildKit cache, registry) is shared, so nothing here prunes a cache: a build is made
-cold by giving it a base image no build has used yet (the demo's Debian base with a unique label, so a
-new image ID and new cache keys for every step above it), passed as the Dockerfiles' `BASE_IMAGE` ARG.
+cold by giving it a base image no build has used yet (the demo's Debian base with a layer of its own,
+so new cache keys for every step above it), passed as the Dockerfiles' `BASE_IMAGE` ARG.
 Everything a benchmark creates (the copy, the base image, the images, the registry repository) is removed.
 """
 
