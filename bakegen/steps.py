@@ -21,7 +21,6 @@ from typing import Protocol
 
 from bakegen import report
 from bakegen.errors import EXIT_FAILED, EXIT_OK
-from bakegen.inputs import INPUTS_LABEL
 from bakegen.model import BuildPlan
 from bakegen.output import write_atomic
 from bakegen.render import render_hcl
@@ -150,6 +149,8 @@ class BuildStep:
         s = self.settings
         overrides = s.overrides
         # The inputs digest goes on the image at bake time, not into the bake file (plan --json = bake --print).
+        from bakegen.inputs import INPUTS_LABEL  # here: render and plan never load the inputs module
+
         for target in plan.targets:
             label = record.inputs.get(self.part.key(target.name, self.several))
             overrides += ((f"{target.name}.labels.{INPUTS_LABEL}", label),) if label else ()

@@ -23,7 +23,6 @@ from bakegen.runners import buildx
 from bakegen.runners.smoke import ImageChecks
 from bakegen.slices import Slice, for_native, for_platform, platforms_of, without_cache_export
 from bakegen.steps import BUILT, BuildSettings, BuildStep, MergeStep, PushStep, SmokeSettings, SmokeStep, Step, execute
-from bakegen.unchanged import SizeStep, UnchangedStep
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,8 @@ def run(spec: SpecOptions, selection: Selection, options: BakeOptions, environ: 
     with cli_words(plan):
         steps = bake_steps(plan, slices, values, options, compiled.spec.directory.resolve(), docker_driver=docker_driver)
     if options.push:  # inputs digests (only pushed images need one: docker-py's import alone costs ~0.3 s), sizes, budgets
+        from bakegen.unchanged import SizeStep  # here: the other commands never load it
+
         steps.insert(0, inputs_step(slices, values, options, compiled.spec.directory.resolve(), docker_driver=docker_driver))
         steps.insert(next((i for i, s in enumerate(steps) if isinstance(s, MergeStep)), len(steps)), SizeStep(plan, values))
     code, record = execute(steps, dry_run=options.dry_run)
@@ -112,6 +113,8 @@ def bake_steps(
 
 def inputs_step(slices: list[Slice], values: dict[str, str], options: BakeOptions, directory: Path, *, docker_driver: bool) -> Step:
     """Label every pushed image with its inputs digest, and skip the unchanged ones (unless --force)."""
+    from bakegen.unchanged import UnchangedStep
+
     return UnchangedStep(
         tuple(slices), len(slices) > 1, values, directory, options.overrides,
         look_up=not options.force,
