@@ -11,7 +11,8 @@ The digest is the sha256 (hex) of a canonical JSON document (sorted keys, no spa
   docker's rules: every file's POSIX path relative to the context, whether it is executable (owner x bit),
   and the sha256 of its content; a symlink's target text (links are sent, not followed); any other
   file (FIFO, socket, device) by its type. The ignore file and the Dockerfile (when it is inside the
-  context) are always counted, as docker always sends them;
+  context) are always counted, as docker always sends them. Given `sources` (`context_sources`: the paths
+  the target's COPY/ADD and RUN bind mounts name, which is all BuildKit sends), only files under them count;
 - the build args (name -> value, all of them) and the target stage (lower case, as docker compares them);
 - the platform;
 - the identity of every image the target's stages start from or copy from (`FROM`, `COPY --from`,
