@@ -11,7 +11,8 @@ The digest is the sha256 (hex) of a canonical JSON document (sorted keys, no spa
   docker's rules: every file's POSIX path relative to the context, whether it is executable (owner x bit),
   and the sha256 of its content; a symlink's target text (links are sent, not followed); any other
   file (FIFO, socket, device) by its type. The ignore file and the Dockerfile (when it is inside the
-  context) are always counted, as docker always sends them;
+  context) are always counted, as docker always sends them. Given `sources` (`context_sources`: the paths
+  the target's COPY/ADD and RUN bind mounts name, which is all BuildKit sends), only files under them count;
 - the build args (name -> value, all of them) and the target stage (lower case, as docker compares them);
 - the platform;
 - the identity of every image the target's stages start from or copy from (`FROM`, `COPY --from`,
@@ -39,13 +40,16 @@ Everything here is pure computation: no Docker call (the identities are passed i
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
+import posixpath
 import re
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Literal
 
@@ -53,6 +57,8 @@ from bakegen import __version__
 from bakegen.errors import BakegenError, Diagnostic
 
 FORMAT = "bakegen-inputs/1"
+# The label every image bakegen builds carries: its inputs digest (bakegen.unchanged compares it).
+INPUTS_LABEL = "org.bakegen.inputs.digest"
 # Files up to this size are read in one call; bigger ones are streamed through one buffer of this size.
 _CHUNK = 1 << 20
 
@@ -71,23 +77,45 @@ class ContextFile:
 
 
 def inputs_digest(
-    *, dockerfile: Path, context: Path, stage: str, args: Mapping[str, str], platform: str, base_images: Mapping[str, str]
+    *,
+    dockerfile: Path,
+    context: Path,
+    stage: str,
+    args: Mapping[str, str],
+    platform: str,
+    base_images: Mapping[str, str],
+    extra: Mapping[str, str] | None = None,
+    sources: Sequence[str] | None = None,
 ) -> str:
-    """The sha256 (hex) of everything a target's build for one platform reads (see the module docstring)."""
-    document = inputs_document(dockerfile=dockerfile, context=context, stage=stage, args=args, platform=platform, base_images=base_images)
+    """The sha256 (hex) of everything a target's build for one platform reads (see the module docstring).
+    `extra`: other settings of the build that shape the image (labels, bake `--set` overrides), by name.
+    `sources`: only the context files under these paths count (`context_sources`); None: all of them."""
+    document = inputs_document(
+        dockerfile=dockerfile, context=context, stage=stage, args=args, platform=platform, base_images=base_images, extra=extra,
+        sources=sources,
+    )  # fmt: skip
     return hashlib.sha256(canonical_json(document)).hexdigest()
 
 
 def inputs_document(
-    *, dockerfile: Path, context: Path, stage: str, args: Mapping[str, str], platform: str, base_images: Mapping[str, str]
+    *,
+    dockerfile: Path,
+    context: Path,
+    stage: str,
+    args: Mapping[str, str],
+    platform: str,
+    base_images: Mapping[str, str],
+    extra: Mapping[str, str] | None = None,
+    sources: Sequence[str] | None = None,
 ) -> dict[str, object]:
-    """The document `inputs_digest` hashes; the context stands in it as a count and a digest of its entries."""
+    """The document `inputs_digest` hashes; the context stands in it as a count and a digest of its entries.
+    `extra` is a key of its own only when given, so digests without it stay what they were."""
     ignore_file = dockerignore_path(context, dockerfile)
-    files = context_files(context, dockerfile)
+    files = context_files(context, dockerfile, sources)
     context_hash = hashlib.sha256()
     for entry in files:
         context_hash.update(entry.canonical().encode("ascii") + b"\n")
-    return {
+    document: dict[str, object] = {
         "format": FORMAT,
         "bakegen": __version__,
         "dockerfile": _read_sha256(dockerfile),
@@ -98,12 +126,26 @@ def inputs_document(
         "platform": platform,
         "base_images": dict(base_images),
     }
+    if extra:
+        document["extra"] = dict(extra)
+    return document
 
 
 def canonical_json(document: object) -> bytes:
     """One byte string per document: sorted keys, no whitespace, ASCII only (file names that are not
     UTF-8 come out as \\udcXX escapes), so equal documents hash equally on every machine and Python."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
+def is_under(path: str, sources: Sequence[str]) -> bool:
+    """Whether a context file (POSIX path) is one a COPY/ADD source names: the path itself, a file in a
+    directory it names, or a match of its wildcards (`*`, `?`, `[...]`, each within one path segment)."""
+    parts = path.split("/")
+    for source in sources:
+        pattern = posixpath.normpath("/" + source).lstrip("/").split("/")
+        if len(pattern) <= len(parts) and all(fnmatch.fnmatchcase(part, want) for part, want in zip(parts, pattern, strict=False)):
+            return True
+    return False
 
 
 def dockerignore_path(context: Path, dockerfile: Path) -> Path | None:
@@ -133,9 +175,10 @@ def dockerignore_patterns(text: str) -> list[str]:
     return patterns
 
 
-def context_files(context: Path, dockerfile: Path) -> list[ContextFile]:
+def context_files(context: Path, dockerfile: Path, sources: Sequence[str] | None = None) -> list[ContextFile]:
     """The files of the context the build can see, sorted by path. Directories are not entries: an empty
-    one is not an input, a full one is its files. Unreadable files are errors, never skipped."""
+    one is not an input, a full one is its files. Unreadable files are errors, never skipped.
+    `sources`: only the files under these paths (`context_sources`), the others not even read."""
     from docker.utils.build import exclude_paths  # docker-py: the same matching as `docker build`
 
     if not context.is_dir():
@@ -155,6 +198,8 @@ def context_files(context: Path, dockerfile: Path) -> list[ContextFile]:
     except re.error as exc:
         raise _file_error(ignore_file, f"bad pattern: {exc}") from None
     root = str(context)
+    if sources is not None:  # only these paths are sent to the builder: the others are never read
+        visible = [relative for relative in visible if is_under(relative.replace(os.sep, "/"), sources)]
     entries = [entry for entry in (_entry(root, relative) for relative in visible) if entry is not None]
     return sorted(entries, key=lambda entry: entry.path)
 
@@ -236,6 +281,8 @@ class _Stage:
     base: str  # the expanded FROM image or stage name
     line: int
     sources: list[str]  # expanded `--from` values of COPY/ADD and RUN --mount, in order
+    # Context paths its COPY/ADD sources and RUN bind mounts name; None when one reads the whole context.
+    context: list[str] | None = dataclass_field(default_factory=list)
 
 
 class _DockerfileProblem(Exception):
@@ -268,6 +315,28 @@ def base_image_references(
     `scratch` stays "scratch". Variables expand as in BuildKit: `FROM` sees the global ARGs (defaults,
     overridden by `args` for those declared) and, when `platform` is given, the automatic platform ARGs;
     `--from` sees the stage's ARGs. `source` names the Dockerfile in error messages."""
+    return _dependencies(dockerfile_text, stage, args, platform=platform, build_platform=build_platform, source=source)[0]
+
+
+def context_sources(
+    dockerfile_text: str,
+    stage: str,
+    args: Mapping[str, str],
+    *,
+    platform: str | None = None,
+    build_platform: str | None = None,
+    source: str = "Dockerfile",
+) -> list[str] | None:
+    """The context paths (patterns, as written after expansion) that the stages `stage` depends on read
+    through `COPY`/`ADD` without `--from` and `RUN --mount` binds of the context; None when one of them
+    reads the whole context (`COPY . /src`, a bind mount of the context's root). BuildKit sends the
+    builder only these paths, so other files of the context cannot change the image."""
+    return _dependencies(dockerfile_text, stage, args, platform=platform, build_platform=build_platform, source=source)[1]
+
+
+def _dependencies(
+    dockerfile_text: str, stage: str, args: Mapping[str, str], *, platform: str | None, build_platform: str | None, source: str
+) -> tuple[list[str], list[str] | None]:
     try:
         stages = _stages(_instructions(dockerfile_text), args, platform_args(platform, build_platform) if platform else {})
     except _DockerfileProblem as exc:
@@ -298,6 +367,7 @@ def base_image_references(
         pending += [base] if base else []
         pending += [found for name in current.sources if (found := stage_named(name, None)) is not None]
     references: dict[str, None] = {}
+    paths: dict[str, None] | None = {}
     for current in stages:
         if current.index not in needed:
             continue
@@ -306,7 +376,11 @@ def base_image_references(
         for name in current.sources:
             if stage_named(name, None) is None:
                 references[name] = None
-    return list(references)
+        if current.context is None or paths is None:
+            paths = None
+        else:
+            paths.update(dict.fromkeys(current.context))
+    return list(references), None if paths is None else list(paths)
 
 
 def _stages(instructions: Iterator[tuple[_Instruction, str]], args: Mapping[str, str], automatic: Mapping[str, str]) -> list[_Stage]:
@@ -337,9 +411,51 @@ def _stages(instructions: Iterator[tuple[_Instruction, str]], args: Mapping[str,
                     target[name] = meta[name]  # `ARG NAME` in a stage inherits the global value
         elif stages and instruction.keyword in {"COPY", "ADD", "RUN"}:
             stages[-1].sources += [_expand(value, scope, escape, where) for value in _from_flags(instruction)]
+            read = _context_reads(instruction, scope, escape)
+            current_context = stages[-1].context
+            stages[-1].context = None if read is None or current_context is None else current_context + read
     if not stages:
         raise _DockerfileProblem(0, "no FROM instruction")
     return stages
+
+
+def _context_reads(instruction: _Instruction, scope: Mapping[str, str], escape: str) -> list[str] | None:
+    """The context paths one COPY/ADD/RUN reads ([] for none); None for the whole context, or when bakegen
+    cannot tell (a JSON-form source list it cannot read, a variable it cannot expand): counting the whole
+    context can only rebuild too often, never skip a change."""
+    words = _split_words(instruction.rest, escape)
+    flags = [word for word in words if word.startswith("--")]
+    if instruction.keyword == "RUN":
+        paths: list[str] = []
+        for flag in flags:
+            name, _, value = flag[2:].partition("=")
+            if name != "mount":
+                continue
+            settings = dict(field.strip().partition("=")[::2] for field in value.split(","))
+            if settings.get("type", "bind") != "bind" or settings.get("from"):
+                continue
+            paths.append(settings.get("source") or settings.get("src") or ".")
+        return None if any(_whole(path) for path in paths) else paths
+    if any(flag.startswith("--from") for flag in flags):
+        return []
+    rest = words[len(flags) :]
+    if rest and rest[0].startswith("["):
+        try:
+            rest = [str(item) for item in json.loads(" ".join(rest))]
+        except ValueError:
+            return None
+    sources = [word for word in rest[:-1] if not word.startswith("<<")]
+    try:
+        expanded = [_expand(word, scope, escape, instruction.line) for word in sources]
+    except _DockerfileProblem:
+        return None
+    # ADD of a URL or a git repository reads no context file (its URL is in the Dockerfile's text).
+    expanded = [path for path in expanded if not re.match(r"^(https?://|git@|git://)", path)]
+    return None if any(_whole(path) for path in expanded) else expanded
+
+
+def _whole(path: str) -> bool:
+    return posixpath.normpath("/" + path) == "/"
 
 
 def _from_flags(instruction: _Instruction) -> Iterator[str]:

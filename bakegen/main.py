@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--no-cache", action="store_true", help="do not use the build cache")
     p.add_argument(
+        "--force", action="store_true", help="with --push: build and push every image, even those published with the same inputs digest"
+    )
+    p.add_argument(
         "--smoke", action="store_true", help="run the spec's smoke checks on the built images; with --push, push only if they pass"
     )
     for kind in ("provenance", "sbom"):
@@ -372,6 +375,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         smoke_settings=settings,
         provenance=args.provenance,
         sbom=args.sbom,
+        force=args.force,
     )
     return bake.run(spec, selection, options, environ)
 

@@ -118,6 +118,7 @@ class Target:
     free_disk: bool = False
     source: str = ""  # "" for the variant's own Dockerfile, else the name of the platform source it builds
     dockerfile_target: str = ""  # the Dockerfile stage bake builds, where it is not named like `stage`
+    size_budget: int | None = None  # bytes, compressed (layers + config as the registry manifest lists them)
 
     @property
     def bake_target(self) -> str:

@@ -102,6 +102,7 @@ class _PlanBuilder:
                     cache=self._cache(builtins, repo_var),
                     checks=self._checks(stage, variant),
                     free_disk=bool(vdata.get("free-disk", False)),
+                    size_budget=self._size_budget(stage, variant),
                 )
                 targets.append(primary)
                 # Each platform source: the same tags, labels and checks, its own Dockerfile, platforms and args.
@@ -121,6 +122,7 @@ class _PlanBuilder:
         groups = self._groups(targets, stages)
         self._check_duplicate_tags(targets)
         self._check_unknown_check_stages(stages)
+        self._check_unknown_budget_stages(stages)
         self._check_nfc(self.data, ())
         self.problems = list(dict.fromkeys(self.problems))  # a template error repeats per target
         plan = BuildPlan(
@@ -402,6 +404,26 @@ class _PlanBuilder:
                 if stage not in stages:
                     self.error((*path, stage), f"checks for unknown stage {stage!r} (stages: {', '.join(stages)})", key=True)
 
+    # -- size budgets --
+
+    def _size_budget(self, stage: str, variant: str) -> int | None:
+        """A variant's budget for the stage, else the variant's one size, else the top-level one for the stage."""
+        own = self.data["variants"][variant].get("size-budget")
+        if isinstance(own, dict) and stage in own:
+            return parse_size(own[stage])
+        if own is not None and not isinstance(own, dict):
+            return parse_size(own)
+        top = self.data.get("size-budget", {})
+        return parse_size(top[stage]) if stage in top else None
+
+    def _check_unknown_budget_stages(self, stages: list[str]) -> None:
+        places: list[tuple[SpecPath, Any]] = [(("size-budget",), self.data.get("size-budget", {}))]
+        places += [(("variants", v, "size-budget"), d.get("size-budget")) for v, d in self.data["variants"].items()]
+        for path, budgets in places:
+            for stage in budgets if isinstance(budgets, dict) else {}:
+                if stage not in stages:
+                    self.error((*path, stage), f"size budget for unknown stage {stage!r} (stages: {', '.join(stages)})", key=True)
+
     # -- cross-target checks --
 
     def _groups(self, targets: list[Target], stages: list[str]) -> list[Group]:
@@ -481,6 +503,17 @@ class _PlanBuilder:
 def _filled_by(name: str) -> str:
     facts = {"OCI_CREATED": "the commit time", "OCI_REVISION": "the commit", "OCI_SOURCE": "the source URL"}
     return facts.get(name, "the image repository")
+
+
+_SIZE_UNITS = {"B": 1, "kB": 1000, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+
+
+def parse_size(value: int | str) -> int:
+    """Bytes of a schema-valid size: 52428800, "50MiB", "1.5 GB"."""
+    if isinstance(value, int):
+        return value
+    number = value.rstrip("BkKMGi ")
+    return round(float(number) * _SIZE_UNITS[value[len(number) :].strip()])
 
 
 def _suggest_variable(path: SpecPath, name: str) -> str:

@@ -24,7 +24,7 @@ from bakegen.progress import ResolvedMode, build_view, keyword_matches
 from bakegen.render import render_hcl
 from bakegen.runners import buildx, registry
 from bakegen.runners.smoke import CaseOutcome, ImageChecks, SmokeSession, cases_for
-from bakegen.slices import Slice
+from bakegen.slices import Slice, only
 
 
 @dataclass
@@ -40,6 +40,7 @@ class BuiltImage:
     digest: str = ""  # pushed, untagged, by digest
     size: int | None = None  # bytes, in the local engine
     smoke: str = ""  # the smoke result, "2 passed, 0 failed, 1 skipped"; empty when not checked
+    unchanged: str = ""  # not built: the published image has the same inputs; the index digest its first tag points to
 
     def reference(self) -> str:
         """What a check runs: the pushed digest when there is one (it is what gets published), else the local image."""
@@ -72,6 +73,8 @@ class RunRecord:
     # For --json and the closing line: what each build left (size in bytes, seconds, status), by key.
     results: dict[str, dict[str, object]] = field(default_factory=dict)
     smoked: list[CaseOutcome] = field(default_factory=list)
+    inputs: dict[str, str] = field(default_factory=dict)  # key -> inputs digest label (bakegen.unchanged)
+    stale_tags: dict[str, list[str]] = field(default_factory=dict)  # unchanged target -> its tags to (re)publish
 
     def metadata(self) -> dict[str, object]:
         """The --metadata-file: per-platform digests (what `bakegen merge --from` reads) and the published indexes,
@@ -156,15 +159,27 @@ class BuildStep:
     values: Mapping[str, str]
     settings: BuildSettings
 
+    def to_build(self, record: RunRecord) -> BuildPlan:
+        """The slice's plan without the images found unchanged (bakegen.unchanged)."""
+        keep = [t for t in self.part.plan.targets if not record.built.get(self.part.key(t.name, self.several), _BUILD).unchanged]
+        return self.part.plan if len(keep) == len(self.part.plan.targets) else only(self.part.plan, keep)
+
     def invocation(self, record: RunRecord) -> buildx.BakeInvocation:
+        plan = self.to_build(record)
         bake_file = record.workdir / f"docker-bake.{self.index}.hcl"
         if not bake_file.exists():
-            bake_file.write_text(render_hcl(self.part.plan, str(bake_file)), encoding="utf-8")
+            bake_file.write_text(render_hcl(plan, str(bake_file)), encoding="utf-8")
         s = self.settings
         overrides = s.overrides
+        # The inputs digest goes on the image at bake time, not into the bake file (plan --json = bake --print).
+        from bakegen.inputs import INPUTS_LABEL  # here: render and plan never load the inputs module
+
+        for target in plan.targets:
+            label = record.inputs.get(self.part.key(target.name, self.several))
+            overrides += ((f"{target.name}.labels.{INPUTS_LABEL}", label),) if label else ()
         if s.by_digest:
             # No tag is pushed: each image goes up by digest, and `merge` tags the set of platforms at once.
-            for target in self.part.plan.targets:
+            for target in plan.targets:
                 repository = self.values[self.part.plan.repository_variable]
                 output = f"type=image,name={repository},push-by-digest=true,name-canonical=true,push=true"
                 overrides += ((f"{target.name}.output", output), (f"{target.name}.tags", ""))
@@ -175,7 +190,7 @@ class BuildStep:
             overrides += tuple((key, entry) for key in keys)
         return buildx.BakeInvocation(
             bake_file=bake_file,
-            targets=tuple(t.name for t in self.part.plan.targets),
+            targets=tuple(t.name for t in plan.targets),
             cwd=s.directory,
             variables=dict(self.values),
             push=s.push and not s.by_digest,
@@ -187,6 +202,8 @@ class BuildStep:
         )
 
     def describe(self, record: RunRecord) -> str:
+        if not self.to_build(record).targets:
+            return f"build {self.part.label}: nothing to build, every image is unchanged"
         return f"build {self.part.label}: {self.invocation(record).shell()}"
 
     def preview(self, record: RunRecord) -> str:
@@ -194,7 +211,9 @@ class BuildStep:
 
     def run(self, record: RunRecord) -> int:
         started = time.monotonic()
-        plan = self.part.plan
+        plan = self.to_build(record)
+        if not plan.targets:
+            return EXIT_OK
         mode = "quiet" if self.settings.quiet else self.settings.progress
         with build_view(mode, [t.name for t in plan.targets], self.part.label, report.color()) as view:
             outcome = buildx.run_bake(self.invocation(record), view.line, progress="rawjson" if mode == "rawjson" else "plain")
@@ -244,7 +263,8 @@ class PushStep:
     annotations: Mapping[str, str] = field(default_factory=dict)
 
     def describe(self, record: RunRecord) -> str:
-        return f"push {self.part.label} by digest: {', '.join(t.name for t in self.part.plan.targets)} (no tags)"
+        names = [t.name for t in self.part.plan.targets if not record.built.get(self.part.key(t.name, self.several), _BUILD).unchanged]
+        return f"push {self.part.label} by digest: {', '.join(names) or 'nothing, every image is unchanged'} (no tags)"
 
     def preview(self, record: RunRecord) -> str:
         return ""
@@ -252,6 +272,8 @@ class PushStep:
     def run(self, record: RunRecord) -> int:
         for target in self.part.plan.targets:
             built = record.built[self.part.key(target.name, self.several)]
+            if built.unchanged:
+                continue
             # The docker driver drops manifest annotations on --load: the upload puts them back.
             annotations = {**target.manifest_annotations({}), **self.annotations}
             built.digest = registry.push_by_digest(built.image_id, built.repository, annotations)
@@ -292,6 +314,8 @@ class SmokeStep:
         for item in self.images:
             if item.image.startswith(BUILT):
                 built = record.built[item.image.removeprefix(BUILT)]
+                if built.unchanged:
+                    continue  # not built: checked when it was
                 item = replace(item, image=built.reference(), platform=built.platform)
             out.append(item)
         return out
@@ -301,6 +325,8 @@ class SmokeStep:
 
     def run(self, record: RunRecord) -> int:
         session = SmokeSession(dict(self.values), gpus=self.settings.gpus)
+        if not self.resolved(record):
+            return EXIT_OK  # every image is unchanged
         images, missing = session.locate(self.resolved(record))
         if missing:
             report.progress(f"bakegen: not in the local engine (build with `bakegen bake --load`; never pulled): {', '.join(missing)}")
@@ -364,8 +390,12 @@ class MergeStep:
         for owner in dict.fromkeys(t.tag_owner for t in self.plan.targets):
             members = self.plan.tag_members(owner)
             mine = [b for b in images if b.target in {t.name for t in members}]
-            if mine:
-                out.append((owner, self.plan.resolved_tags(members[0], self.values), mine))
+            tags = self.plan.resolved_tags(members[0], self.values)
+            if mine and all(b.unchanged for b in mine):
+                # its tags stay; only missing or moved ones are published
+                tags = list(dict.fromkeys(tag for t in members for tag in record.stale_tags.get(t.name, [])))
+            if mine and tags:
+                out.append((owner, tags, mine))
         return out
 
     def index_annotations(self, target: str) -> dict[str, str]:
@@ -375,6 +405,8 @@ class MergeStep:
         return {**(mine.index_annotations(self.values) if mine else {}), **self.annotations}
 
     def describe(self, record: RunRecord) -> str:
+        if record.built and not self.groups(record):
+            return "merge: nothing to publish, every tag already points at its unchanged image"
         lines = []
         for name, tags, images in self.groups(record) or [(t.name, [], []) for t in self.plan.targets]:
             sources = [f"{b.repository}@{b.digest}" for b in images] or ["<the digests built above>"]
@@ -386,6 +418,8 @@ class MergeStep:
 
     def run(self, record: RunRecord) -> int:
         groups = self.groups(record)
+        if not groups:
+            return EXIT_OK
         for name, tags, images in groups:  # every check first: nothing is published when one fails
             have = {p for b in images for p in b.platform.split(",")}
             lacking = [p for t in self.plan.tag_members(name) for p in t.platforms if p not in have]
@@ -416,3 +450,4 @@ class MergeStep:
 
 
 BUILT = "built:"
+_BUILD = BuiltImage("", "", "", "", ())  # what an image not found unchanged looks like to to_build

@@ -47,6 +47,7 @@ class BakeOptions:
     sbom: str | None = None  # --sbom[=VALUE]
     progress: ProgressMode = "auto"  # --progress; quiet (or -q) also hides notes and warnings
     json: bool = False  # --json: the summary as one JSON document on stdout; human output goes to stderr
+    force: bool = False  # with --push: build and push even the images whose published inputs digest is this run's
 
 
 def run(spec: SpecOptions, selection: Selection, options: BakeOptions, environ: Mapping[str, str]) -> int:
@@ -71,6 +72,11 @@ def run(spec: SpecOptions, selection: Selection, options: BakeOptions, environ: 
     docker_driver = options.push and driver() == "docker"
     with cli_words(plan):
         steps = bake_steps(plan, slices, values, options, compiled.spec.directory.resolve(), docker_driver=docker_driver, mode=mode)
+    if options.push:  # inputs digests (only pushed images need one: docker-py's import alone costs ~0.3 s), sizes, budgets
+        from bakegen.unchanged import SizeStep  # here: the other commands never load it
+
+        steps.insert(0, inputs_step(slices, values, options, compiled.spec.directory.resolve(), docker_driver=docker_driver))
+        steps.insert(next((i for i, s in enumerate(steps) if isinstance(s, MergeStep)), len(steps)), SizeStep(plan, values))
     # With --json, stdout carries the JSON document alone: everything else a step prints goes to stderr.
     with contextlib.redirect_stdout(sys.stderr) if options.json else contextlib.nullcontext():
         code, record = execute(steps, dry_run=options.dry_run)
@@ -159,6 +165,17 @@ def bake_json(record: RunRecord, code: int, seconds: float) -> dict[str, object]
         "checks": report.smoke_json(record.smoked),
         "merged": record.merged,
     }
+
+
+def inputs_step(slices: list[Slice], values: dict[str, str], options: BakeOptions, directory: Path, *, docker_driver: bool) -> Step:
+    """Label every pushed image with its inputs digest, and skip the unchanged ones (unless --force)."""
+    from bakegen.unchanged import UnchangedStep
+
+    return UnchangedStep(
+        tuple(slices), len(slices) > 1, values, directory, options.overrides,
+        look_up=not options.force,
+        local_engine=docker_driver,  # a docker-container builder cannot see the engine's images
+    )  # fmt: skip
 
 
 def check_writable(*paths: Path | None) -> None:

@@ -19,6 +19,7 @@ import json
 import subprocess
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from bakegen.errors import EngineError
@@ -138,6 +139,46 @@ def registry_label(repository: str, tag: str, platform: str, label: str) -> str 
     labels = (config.get("config") or {}).get("Labels") or {}
     value = labels.get(label)
     return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class PublishedImage:
+    """One platform's image under a published tag, as the registry holds it."""
+
+    platform: str  # as the index names it: linux/arm64/v8 stays so
+    digest: str  # the platform's manifest digest (for a tag that is one manifest, not an index: that manifest's)
+    index_digest: str  # what the tag points to
+    labels: Mapping[str, str]
+
+
+def published_images(repository: str, tag: str) -> dict[tuple[str, str, str], PublishedImage]:
+    """The images `repository:tag` holds, by normalized platform (`parse_platform`), from one registry query
+    (manifest and configs, no layers pulled). Empty when the tag does not exist; EngineError when the
+    registry cannot be asked."""
+    answer = _imagetools_inspect(f"{repository}:{tag}", "{{json .}}")
+    if answer is None:
+        return {}
+    manifest: Mapping[str, Any] = answer.get("manifest") or {}
+    image: Mapping[str, Any] = answer.get("image") or {}
+    index_digest = str(manifest.get("digest", ""))
+    # One config when the tag holds one image (or an index of one), else {"linux/amd64": config, ...}.
+    single = "architecture" in image or "rootfs" in image
+    configs = {_platform_text(image): image} if single else dict(image)
+    entries = manifest.get("manifests")
+    if entries is None:  # one manifest, not an index
+        entries = [{"digest": index_digest, "platform": {k: image.get(k) for k in ("os", "architecture", "variant") if image.get(k)}}]
+    found: dict[tuple[str, str, str], PublishedImage] = {}
+    for entry in entries:
+        described = entry.get("platform") or {}
+        if described.get("os") in (None, "unknown"):
+            continue  # an attestation manifest
+        key = normalized_platform(described.get("os", ""), described.get("architecture", ""), described.get("variant", ""))
+        config = next((value for name, value in configs.items() if parse_platform(name) == key), None) or {}
+        labels = (config.get("config") or {}).get("Labels") or {}
+        found[key] = PublishedImage(
+            _platform_text(described), str(entry["digest"]), index_digest, {str(k): str(v) for k, v in labels.items()}
+        )
+    return found
 
 
 def _imagetools_inspect(ref: str, template: str) -> dict[str, Any] | None:
