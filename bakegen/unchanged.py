@@ -98,12 +98,12 @@ def target_inputs_digest(
         text = dockerfile.read_bytes().decode("utf-8", errors="replace")
     except OSError as exc:
         raise BakegenError(f"{dockerfile}: cannot read it: {exc.strerror}") from None
-    references = base_image_references(text, target.stage, args, platform=platform, source=str(dockerfile))
-    sources = context_sources(text, target.stage, args, platform=platform, source=str(dockerfile))
+    references = base_image_references(text, target.bake_target, args, platform=platform, source=str(dockerfile))
+    sources = context_sources(text, target.bake_target, args, platform=platform, source=str(dockerfile))
     return inputs_digest(
         dockerfile=dockerfile,
         context=context,
-        stage=target.stage,
+        stage=target.bake_target,
         args=args,
         platform=platform,
         base_images=identities(references, platform),
