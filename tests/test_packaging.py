@@ -56,7 +56,7 @@ def test_wheel_renders_without_the_checkout(tmp_path: Path, wheel: Path) -> None
     assert (work / "docker-bake.hcl").read_text() == (LLAMA_SPEC.parent / "docker-bake.hcl").read_text()
 
 
-def _dependencies_only(directory: Path) -> Path:
+def dependencies_only(directory: Path) -> Path:
     """This environment's site-packages without bakegen (nor its editable hook, nor any .pth file):
     a directory of symlinks, so the fresh venv resolves every dependency and never this checkout."""
     directory.mkdir()
@@ -74,7 +74,7 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     [site] = (venv / "lib").glob("python3*/site-packages")
-    (site / "dependencies.pth").write_text(f"{_dependencies_only(base / 'dependencies')}\n")
+    (site / "dependencies.pth").write_text(f"{dependencies_only(base / 'dependencies')}\n")
     installed = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
          "--no-index", "--find-links", str(wheel.parent), "--disable-pip-version-check", "bakegen"],
