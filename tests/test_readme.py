@@ -25,8 +25,10 @@ is git-ignored.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -115,6 +117,30 @@ def make_venv(copy: Path) -> Path:
     return venv
 
 
+# The examples block pushes every demo image by digest for two platforms: about 20 minutes on a
+# loaded 2-core machine.
+BLOCK_TIMEOUT_SECONDS = 3600
+
+
+def run_block(block: ShellBlock, copy: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run one block in a process group of its own, so a timeout stops its commands too, not only bash."""
+    process = subprocess.Popen(
+        ["bash", "-euo", "pipefail", "-c", block.text],
+        cwd=copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        output, _ = process.communicate(timeout=BLOCK_TIMEOUT_SECONDS)
+    except BaseException:
+        os.killpg(process.pid, signal.SIGINT)  # bakegen removes its containers on an interrupt
+        try:
+            process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+        raise
+    return process.returncode, output
+
+
 @pytest.mark.docker
 @pytest.mark.registry
 @pytest.mark.slow
@@ -130,11 +156,8 @@ def test_every_shell_block_runs_in_order(tmp_path: Path) -> None:
         for block in blocks:
             if block.skip_reason:
                 continue
-            result = subprocess.run(
-                ["bash", "-euo", "pipefail", "-c", block.text], cwd=copy, env=env, capture_output=True, text=True, timeout=1200
-            )
-            output = result.stdout + result.stderr
-            assert result.returncode == 0, f"README.md:{block.line}: exit {result.returncode}\n{block.text}\n{output[-4000:]}"
+            returncode, output = run_block(block, copy, env)
+            assert returncode == 0, f"README.md:{block.line}: exit {returncode}\n{block.text}\n{output[-4000:]}"
             assert "Traceback" not in output, f"README.md:{block.line}:\n{output}"
         status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=copy, capture_output=True, text=True)
         assert status.stdout == "", f"files the README's commands produce that are not git-ignored (or changed):\n{status.stdout}"
