@@ -16,9 +16,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from bakegen import __version__, init, report
-from bakegen.commands import bake, matrix, merge, plan, render, smoke, validate, workflow
+from bakegen.commands import bake, completion, matrix, merge, plan, render, schema, smoke, validate, workflow
 from bakegen.commands import version as version_command
 from bakegen.commands.common import SHORTHAND_ARGS, Selection, SpecOptions
 from bakegen.errors import EXIT_FAILED, EXIT_USAGE, BakegenError, EngineError
@@ -37,6 +38,8 @@ COMMANDS = {
     "matrix": "print the job matrix as JSON, for your own workflow (fromJSON)",
     "init": "write a starting spec from existing Dockerfiles or a bake file",
     "version": "print the image version the spec's versioning scheme gives this git checkout",
+    "schema": "print (or write) the spec's JSON Schema, for editors and check-jsonschema",
+    "completion": "print the shell completion script for bash, zsh or fish",
 }
 # The commands that fill the spec's `versioning` variables from git (render never does: its output is deterministic).
 VERSIONED_COMMANDS = frozenset({"plan", "bake", "merge", "smoke", "version"})
@@ -195,7 +198,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--platform-split", action="store_true", help="one entry per variant and platform (with runner and arch), not per variant"
     )
+    _add_schema_and_completion(sub)
     return parser
+
+
+def _add_schema_and_completion(sub: Any) -> None:
+    p = sub.add_parser("schema", help=COMMANDS["schema"], description="The JSON Schema (Draft 2020-12) of bakegen.yaml, as installed.")
+    p.add_argument("-o", "--output", default="-", metavar="PATH", help="write it to PATH, atomically (default: - for stdout)")
+    p = sub.add_parser(
+        "completion",
+        help=COMMANDS["completion"],
+        description='A completion script: eval "$(bakegen completion bash)" in ~/.bashrc; see the README for zsh and fish.',
+    )
+    p.add_argument("shell", choices=completion.SHELLS, metavar="SHELL", help="bash, zsh or fish")
 
 
 def _add_init_options(parser: argparse.ArgumentParser) -> None:
@@ -326,6 +341,10 @@ def _dispatch(args: argparse.Namespace) -> int:
                 force=args.force,
             )
         )
+    if args.command == "schema":
+        return schema.run(schema.SchemaOptions(output=args.output))
+    if args.command == "completion":
+        return completion.run(completion.CompletionOptions(shell=args.shell))
     spec = SpecOptions(args.file, args.strict, versioned=args.command in VERSIONED_COMMANDS)
     environ = os.environ
     if args.command == "validate":

@@ -599,6 +599,17 @@ def _short_repr(value: Any) -> str:
     return text if len(text) <= 80 else text[:76] + "...'"
 
 
+def _one_of_required_keys(alternatives: Any) -> list[str]:
+    """The keys of a `oneOf` whose alternatives each only require one key (a check's kinds), else []."""
+    keys: list[str] = []
+    for option in alternatives:
+        required = option.get("required") if isinstance(option, dict) and set(option) == {"required"} else None
+        if not (isinstance(required, list) and len(required) == 1 and isinstance(required[0], str)):
+            return []
+        keys.append(required[0])
+    return keys
+
+
 def _message(error: Any) -> str:
     instance = error.instance
     is_number = isinstance(instance, (int, float)) and not isinstance(instance, bool)
@@ -613,5 +624,11 @@ def _message(error: Any) -> str:
         return "must not be empty"
     if error.validator == "minItems" and not instance:
         return "must not be empty"
+    if error.validator == "oneOf" and isinstance(instance, dict):
+        kinds = _one_of_required_keys(error.validator_value)
+        given = [kind for kind in kinds if kind in instance]
+        if kinds and len(given) > 1:
+            named = f"{', '.join(given[:-1])} and {given[-1]}"
+            return f"{len(given)} kinds of check, {named}; a check has exactly one of {', '.join(kinds)}"
     message: str = error.message
     return message if len(message) <= 200 else message[:197] + "..."

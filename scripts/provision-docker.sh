@@ -212,6 +212,35 @@ private_apt_update() {
   with_retries private_apt update
 }
 
+# Downloads busybox-static for each arch given into STATE_DIR/debs. On Debian: from the machine's
+# own archive, after adding the foreign architectures (arm64, s390x), whose new indexes go through
+# apt_update's retries like any other; each download is retried too. Elsewhere: from
+# BAKEGEN_DEBIAN_MIRROR through the private apt.
+fetch_busybox_debs() {
+  local arch
+  mkdir -p "$STATE_DIR/debs"
+  if [ "$HOST_ID" = debian ]; then
+    for arch in "${FOREIGN_ARCHES[@]}"; do
+      if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+        log "adding architecture $arch"
+        $SUDO dpkg --add-architecture "$arch"
+        apt_updated=0
+      fi
+    done
+    [ "$apt_updated" -eq 1 ] || apt_update
+    for arch in "$@"; do
+      log "downloading busybox-static:$arch"
+      (cd "$STATE_DIR/debs" && with_retries apt-get download -qq -o APT::Sandbox::User=root "busybox-static:$arch")
+    done
+  else
+    private_apt_update
+    for arch in "$@"; do
+      log "downloading busybox-static:$arch from BAKEGEN_DEBIAN_MIRROR"
+      (cd "$STATE_DIR/debs" && with_retries private_apt download "busybox-static:$arch")
+    done
+  fi
+}
+
 main() {
   mkdir -p "$STATE_DIR"
 
@@ -262,28 +291,7 @@ main() {
   for arch in "${BUSYBOX_ARCHES[@]}"; do
     ls "$STATE_DIR"/debs/busybox-static_*_"$arch".deb >/dev/null 2>&1 || missing+=("$arch")
   done
-  if [ "${#missing[@]}" -gt 0 ]; then
-    if [ "$HOST_ID" = debian ]; then
-      for arch in "${FOREIGN_ARCHES[@]}"; do
-        if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
-          log "adding architecture $arch"
-          $SUDO dpkg --add-architecture "$arch"
-          apt_updated=0
-        fi
-      done
-      [ "$apt_updated" -eq 1 ] || apt_update
-      for arch in "${missing[@]}"; do
-        log "downloading busybox-static:$arch"
-        (cd "$STATE_DIR/debs" && with_retries apt-get download -qq -o APT::Sandbox::User=root "busybox-static:$arch")
-      done
-    else
-      private_apt_update
-      for arch in "${missing[@]}"; do
-        log "downloading busybox-static:$arch from BAKEGEN_DEBIAN_MIRROR"
-        (cd "$STATE_DIR/debs" && with_retries private_apt download "busybox-static:$arch")
-      done
-    fi
-  fi
+  [ "${#missing[@]}" -eq 0 ] || fetch_busybox_debs "${missing[@]}"
 
   # --- start dockerd --------------------------------------------------------------------------
   if ! docker info >/dev/null 2>&1; then

@@ -10,10 +10,15 @@ from pathlib import Path
 import pytest
 
 from bakegen.commands.common import SpecOptions
+from bakegen.commands.completion import CompletionOptions
+from bakegen.commands.schema import SchemaOptions
 from bakegen.init import InitOptions
 from bakegen.main import build_parser, main
 from tests.conftest import DEMO_DIR, LLAMA_SPEC, ROOT, Runner, clean_env
 
+REQUIRED_ARGUMENTS = {"merge": ["--from", "digests"], "completion": ["bash"]}
+# The verbs whose first argument is not the spec's options.
+OPTIONS_TYPES: dict[str, type] = {"init": InitOptions, "schema": SchemaOptions, "completion": CompletionOptions}
 # Every module under bakegen/commands/ is a verb, except the helpers they share.
 VERBS = sorted([*(p.stem for p in (ROOT / "bakegen" / "commands").glob("*.py") if p.stem not in {"__init__", "common"}), "init"])
 
@@ -21,7 +26,7 @@ VERBS = sorted([*(p.stem for p in (ROOT / "bakegen" / "commands").glob("*.py") i
 def test_help_lists_every_command(bakegen: Runner) -> None:
     result = bakegen("--help")
     assert result.returncode == 0
-    listed = re.findall(r"^    ([a-z-]+)  ", result.stdout, re.MULTILINE)
+    listed = re.findall(r"^    ([a-z-]+)(?:  |$)", result.stdout, re.MULTILINE)  # a long verb: help on the next line
     assert sorted(listed) == VERBS, result.stdout
     assert len(VERBS) >= 8
 
@@ -32,8 +37,8 @@ def test_every_command_has_help_and_is_dispatched(bakegen: Runner, verb: str, mo
     calls: list[tuple[object, ...]] = []
     module = "bakegen.init.run_init" if verb == "init" else f"bakegen.commands.{verb}.run"
     monkeypatch.setattr(module, lambda *args, **kwargs: calls.append(args) or 0)
-    assert main([verb, *(["--from", "digests"] if verb == "merge" else [])]) == 0
-    assert len(calls) == 1 and isinstance(calls[0][0], InitOptions if verb == "init" else SpecOptions)
+    assert main([verb, *REQUIRED_ARGUMENTS.get(verb, [])]) == 0
+    assert len(calls) == 1 and isinstance(calls[0][0], OPTIONS_TYPES.get(verb, SpecOptions))
 
 
 def test_no_namespace_below_main() -> None:
