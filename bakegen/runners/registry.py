@@ -74,6 +74,8 @@ def push_by_digest(image_id: str, repository: str, annotations: dict[str, str] |
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         _request("PUT", f"{base}/v2/{name}/manifests/{digest}", body, {"Content-Type": MANIFEST_TYPE})
         return digest
+    except (OSError, tarfile.TarError, KeyError, ValueError) as exc:  # a save that is not what docker writes, a full disk
+        raise EngineError(f"push {image_id} to {repository}: cannot read the saved image ({exc})") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
