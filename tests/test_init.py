@@ -375,3 +375,60 @@ def test_buildx_errors_are_one_line(tmp_path: Path) -> None:
     [problem] = raised.value.diagnostics
     assert "docker buildx bake --file docker-bake.hcl --print` failed: ERROR" in problem.message
     assert not (tmp_path / "bakegen.yaml").exists()
+
+
+PLATFORM_SOURCE_BAKE = """
+target "full-cpu" {
+  dockerfile = "cpu.Dockerfile"
+  target = "full"
+  platforms = ["linux/amd64", "linux/arm64"]
+  args = { LEVEL = "2" }
+  tags = ["example.com/app:full"]
+}
+target "full-cpu-z" {
+  dockerfile = "z.Dockerfile"
+  target = "full-z"
+  platforms = ["linux/s390x"]
+  args = { LEVEL = "2", ZARCH = "z15" }
+  tags = ["example.com/app:full"]
+}
+target "light-cpu" {
+  dockerfile = "cpu.Dockerfile"
+  target = "light"
+  platforms = ["linux/amd64", "linux/arm64"]
+  args = { LEVEL = "2" }
+  tags = ["example.com/app:light"]
+}
+"""
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("light_source", [True, False], ids=["every-stage", "one-stage-only"])
+def test_same_tags_other_platforms_become_a_platform_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bakegen: Runner, light_source: bool
+) -> None:
+    write(tmp_path / "cpu.Dockerfile", "FROM scratch AS full\nARG LEVEL\nFROM scratch AS light\nARG LEVEL\n")
+    write(tmp_path / "z.Dockerfile", "FROM scratch AS full-z\nARG LEVEL\nARG ZARCH\nFROM scratch AS light-z\nARG LEVEL\nARG ZARCH\n")
+    light_z = PLATFORM_SOURCE_BAKE.split('target "light-cpu"')[0].split('target "full-cpu-z"')[1].replace("full", "light")
+    names = ["full-cpu", "full-cpu-z", "light-cpu", *(["light-cpu-z"] if light_source else [])]
+    bake = f'group "default" {{ targets = {json.dumps(names)} }}\n' + PLATFORM_SOURCE_BAKE
+    bake += f'target "light-cpu-z"{light_z}' if light_source else ""
+    write(tmp_path / "docker-bake.hcl", bake)
+    data, _, err = init(tmp_path / "out", capsys, from_bake=tmp_path / "docker-bake.hcl")
+    if not light_source:  # a source for some stages only cannot be said in a spec: named, not carried
+        assert "tags example.com/app:full: given to an earlier target too" in err and "full-cpu-z" in err
+        assert "platform-sources" not in data["variants"]["cpu"]
+        return
+    assert "warning" not in err, err
+    assert data["variants"]["cpu"]["platform-sources"] == {
+        "z": {
+            "dockerfile": "z.Dockerfile",
+            "platforms": ["linux/s390x"],
+            "args": {"ZARCH": "z15"},
+            "targets": {"full": "full-z", "light": "light-z"},
+        }
+    }
+    spec = tmp_path / "out" / "bakegen.yaml"
+    (tmp_path / "out" / "cpu.Dockerfile").symlink_to(tmp_path / "cpu.Dockerfile")
+    (tmp_path / "out" / "z.Dockerfile").symlink_to(tmp_path / "z.Dockerfile")
+    validate_strict(bakegen, spec)

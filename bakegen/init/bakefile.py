@@ -24,6 +24,7 @@ from bakegen.init.common import (
     guess_repository,
 )
 from bakegen.init.dockerfiles import ScannedDockerfile, scan_dockerfile
+from bakegen.init.sources import attach_sources, find_sources
 from bakegen.platforms import platform_problem
 
 
@@ -86,9 +87,14 @@ def draft_from_bake(
             if any(repo == carried_repository for repo, _ in refs):
                 report.add("repository", f"tags {carried_repository}", name)
         carried_repository = None
+    tags_of = {name: [tag for repo, tag in refs if repo == carried_repository] for name, refs in references.items()}
+    source_of = find_sources(targets, tags_of) if carried_repository is not None else {}
     owner: dict[str, str] = {}
     with_tags = []
     for target in targets:
+        if target.name in source_of:  # the same tags as an earlier target, other platforms: a platform source
+            with_tags.append(replace(target, tags=tuple(dict.fromkeys(tags_of[target.name]))))
+            continue
         tags: list[str] = []
         for repo, tag in references[target.name]:
             if carried_repository is None:
@@ -104,7 +110,11 @@ def draft_from_bake(
         with_tags.append(replace(target, tags=tuple(tags)))
     targets = with_tags
 
-    draft, renamed = _variants_from_targets(targets)
+    draft, renamed = _variants_from_targets([t for t in targets if t.name not in source_of])
+    draft, left = attach_sources(draft, renamed, {t.name: t for t in targets}, source_of)
+    for name in left:
+        for tag in tags_of[name]:
+            report.add("duplicate", f"tags {carried_repository}:{tag}", name)
     annotations = _common_annotations(targets, report)
     notes += report.diagnostics()
     for old, new in renamed:

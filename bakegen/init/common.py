@@ -58,6 +58,17 @@ _YAML_UNSAFE = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\
 
 
 @dataclass(frozen=True)
+class SourceDraft:
+    """Platforms of a variant's tags built from another Dockerfile (the spec's `platform-sources`)."""
+
+    name: str
+    dockerfile: str
+    platforms: tuple[str, ...]
+    args: tuple[tuple[str, str], ...] = ()  # those that differ from the variant's
+    targets: tuple[tuple[str, str], ...] = ()  # published stage -> Dockerfile stage, where the names differ
+
+
+@dataclass(frozen=True)
 class VariantDraft:
     name: str
     dockerfile: str
@@ -67,6 +78,7 @@ class VariantDraft:
     args: tuple[tuple[str, str], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
     comments: tuple[tuple[str, str], ...] = ()  # (key, comment) for lines of this variant
+    sources: tuple[SourceDraft, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,36 @@ import yaml
 from bakegen import resources
 from bakegen.dockerfile_check import dockerfile_problems
 from bakegen.errors import Diagnostic
-from bakegen.init.common import _PLAIN_SCALAR, _YAML_UNSAFE, IMAGE_VARIABLES, SCHEMA_URL, SpecDraft
+from bakegen.init.common import _PLAIN_SCALAR, _YAML_UNSAFE, IMAGE_VARIABLES, SCHEMA_URL, SourceDraft, SpecDraft
 from bakegen.planner import build_plan
 from bakegen.spec import Spec, SpecPath, format_path
 
 # --- the spec as data, and as YAML -----------------------------------------------------------
+
+
+def _args_entry(owner: str, pairs: tuple[tuple[str, str], ...], defaults: dict[str, str]) -> dict[str, Any]:
+    """Args as the spec writes them; one whose default differs from the variable's gets its own variable."""
+    args: dict[str, Any] = {}
+    for arg, value in pairs:
+        if defaults.setdefault(arg, value) == value:
+            args[arg] = value
+            continue
+        prefix = re.sub(r"[^A-Za-z0-9]", "_", owner).upper()
+        variable, n = f"{prefix}_{arg}", 2
+        while defaults.setdefault(variable, value) != value:
+            variable, n = f"{prefix}_{arg}_{n}", n + 1
+        args[arg] = {"value": value, "variable": variable}
+    return args
+
+
+def _source_entry(variant: str, source: SourceDraft, defaults: dict[str, str]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"dockerfile": source.dockerfile, "platforms": list(source.platforms)}
+    args = _args_entry(f"{variant}_{source.name}", source.args, defaults)
+    if args:
+        entry["args"] = args
+    if source.targets:
+        entry["targets"] = dict(source.targets)
+    return entry
 
 
 def spec_data(draft: SpecDraft) -> dict[str, Any]:
@@ -54,20 +79,13 @@ def spec_data(draft: SpecDraft) -> dict[str, Any]:
                 entry["aliases"] = aliases
         if variant.stages != draft.stages:
             entry["stages"] = list(variant.stages)
-        args: dict[str, Any] = {}
-        for arg, value in variant.args:
-            if defaults.setdefault(arg, value) == value:
-                args[arg] = value
-                continue
-            prefix = re.sub(r"[^A-Za-z0-9]", "_", variant.name).upper()
-            variable, n = f"{prefix}_{arg}", 2
-            while defaults.setdefault(variable, value) != value:
-                variable, n = f"{prefix}_{arg}_{n}", n + 1
-            args[arg] = {"value": value, "variable": variable}
+        args = _args_entry(variant.name, variant.args, defaults)
         if args:
             entry["args"] = args
         if variant.labels:
             entry["labels"] = dict(variant.labels)
+        if variant.sources:
+            entry["platform-sources"] = {source.name: _source_entry(variant.name, source, defaults) for source in variant.sources}
         variants[variant.name] = entry
     data["variants"] = variants
     return data
