@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from bakegen.model import BuildPlan
+if TYPE_CHECKING:  # the model reads annotations through this module
+    from bakegen.model import BuildPlan
 
 LEVELS = ("manifest", "index", "manifest-descriptor", "index-descriptor")
 

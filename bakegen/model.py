@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bakegen import annotation_levels
 from bakegen.template import Template, Text, joined, resolve, template_variables
 
 
@@ -135,6 +136,8 @@ class Target:
     # `labels`/`annotations` stay literal; these are resolved with the run's values (resolved_labels).
     label_templates: tuple[tuple[str, Template], ...] = ()
     annotation_templates: tuple[tuple[str, Template], ...] = ()  # (KEY with its optional level prefix, value)
+    # Annotations only the merged index gets (bake's own annotations apply to the per-platform images): the OCI metadata.
+    index_annotations: tuple[tuple[str, Template], ...] = ()
 
     def resolved_labels(self, values: Mapping[str, str]) -> dict[str, str]:
         """Every label with these values, sorted by key; a templated label that comes out empty is left out."""
@@ -147,22 +150,18 @@ class Target:
         templated = [f"{key}={text}" for key, text in ((k, resolve(v, values)) for k, v in self.annotation_templates) if text]
         return [*self.annotations, *templated]
 
-    def index_annotations(self, values: Mapping[str, str]) -> dict[str, str]:
-        """The annotations a merged index of this target carries: those without a level prefix or with `index` among its levels."""
-        return self.level_annotations("index", values)
+    def merged_index_annotations(self, values: Mapping[str, str]) -> dict[str, str]:
+        """The annotations of a merged index of this target: the spec's `index:` level ones and the index-only ones."""
+        extra = {key: text for key, text in ((k, resolve(v, values)) for k, v in self.index_annotations) if text}
+        return {**self.level_annotations("index", values), **extra}
 
     def manifest_annotations(self, values: Mapping[str, str]) -> dict[str, str]:
         """The annotations of each image manifest (what buildx applies to an annotation without a level prefix)."""
         return self.level_annotations("manifest", values)
 
     def level_annotations(self, level: str, values: Mapping[str, str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for entry in self.resolved_annotations(values):
-            key, _, value = entry.partition("=")
-            levels, colon, name = key.rpartition(":")
-            if not colon or level in (part.split("[", 1)[0].strip() for part in levels.split(",")):
-                found[name if colon else key] = value
-        return found
+        """KEY -> VALUE of the annotations at one level, read as buildx reads them (no prefix: manifest)."""
+        return annotation_levels.at_level(self.resolved_annotations(values), level)
 
 
 @dataclass(frozen=True)

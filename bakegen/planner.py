@@ -99,6 +99,7 @@ class _PlanBuilder:
                     annotations=tuple(f"{k}={v}" for k, v in sorted(fixed_annotations.items())),
                     label_templates=tuple(sorted({**oci_labels, **label_templates}.items())),
                     annotation_templates=tuple(sorted({**oci_annotations, **annotation_templates}.items())),
+                    index_annotations=tuple(sorted(oci_annotations.items())),  # the merge puts the OCI metadata on the index too
                     cache=self._cache(builtins, repo_var),
                     checks=self._checks(stage, variant),
                     free_disk=bool(vdata.get("free-disk", False)),

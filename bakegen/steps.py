@@ -402,7 +402,7 @@ class MergeStep:
         """The index annotations of a target's manifest list: its own (the OCI metadata of `versioning`, and the spec's
         annotations without a level prefix or with `index`), then those given to the step."""
         mine = next((t for t in self.plan.targets if t.name == target), None)
-        return {**(mine.index_annotations(self.values) if mine else {}), **self.annotations}
+        return {**(mine.merged_index_annotations(self.values) if mine else {}), **self.annotations}
 
     def describe(self, record: RunRecord) -> str:
         if record.built and not self.groups(record):

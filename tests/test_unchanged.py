@@ -183,7 +183,7 @@ def test_second_push_builds_and_pushes_nothing_and_a_dockerfile_change_rebuilds_
 ) -> None:
     repo = registry_repository
     root = project(tmp_path / "p", demo_rootfs)
-    push = ("bake", "--push", "--progress", "quiet", "--var", f"REPO={repo}")
+    push = ("bake", "--push", "--progress", "plain", "--var", f"REPO={repo}")  # plain: notes shown (quiet hides them)
 
     first = bakegen(*push, cwd=root)
     assert first.returncode == 0, first.stderr

@@ -14,6 +14,7 @@ from bakegen.gitinfo import VersionScheme, compute_version, missing_git_reason, 
 from bakegen.model import OCI_PREFIX, BuildPlan, NoImageReference, PlanLookupError, UnknownSelection, UnknownVariable, Versioning
 from bakegen.pipeline import Compiled, compile_spec
 from bakegen.slices import only
+from bakegen.template import Text
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def with_metadata(plan: BuildPlan, values: Mapping[str, str]) -> BuildPlan:
             annotations=tuple(t.resolved_annotations(values)),
             label_templates=(),
             annotation_templates=(),
+            index_annotations=tuple((key, (Text(text),)) for key, text in t.merged_index_annotations(values).items()),
         )
         for t in plan.targets
     )

@@ -36,7 +36,7 @@ def test_bad_spec_writes_nothing(tmp_path: Path, bakegen: Runner) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
-        f"{spec}:13:1: bogus: unknown key 'bogus'; expected one of: annotations, args, cache, checks, context, image, labels, stages, tags, variables, variants, version, versioning, workflow"
+        f"{spec}:13:1: bogus: unknown key 'bogus'; expected one of: annotations, args, cache, checks, context, image, labels, size-budget, stages, tags, variables, variants, version, versioning, workflow"
     ]
     assert not (tmp_path / "docker-bake.hcl").exists()
 
