@@ -18,14 +18,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bakegen import __version__, init, report
-from bakegen.commands import bake, completion, matrix, merge, plan, render, schema, smoke, validate, workflow
-from bakegen.commands import version as version_command
+from bakegen import __version__, report
+from bakegen.commands import completion
 from bakegen.commands.common import SHORTHAND_ARGS, Selection, SpecOptions
 from bakegen.errors import EXIT_FAILED, EXIT_USAGE, BakegenError, EngineError
 from bakegen.progress import PROGRESS_MODES
 from bakegen.spec import DEFAULT_SPEC
-from bakegen.steps import SmokeSettings
 
 COMMANDS = {
     "validate": "check a spec against the schema and its Dockerfiles",
@@ -329,8 +327,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    """The one place a Namespace becomes typed arguments."""
+    """The one place a Namespace becomes typed arguments. Each verb's module is imported when it runs,
+    so `render` (a pre-commit hook, run on every commit) never loads the runners, init or the workflow."""
     if args.command == "init":
+        from bakegen import init
+
         return init.run_init(
             init.InitOptions(
                 directory=Path(args.directory),
@@ -342,25 +343,41 @@ def _dispatch(args: argparse.Namespace) -> int:
             )
         )
     if args.command == "schema":
+        from bakegen.commands import schema
+
         return schema.run(schema.SchemaOptions(output=args.output))
     if args.command == "completion":
         return completion.run(completion.CompletionOptions(shell=args.shell))
     spec = SpecOptions(args.file, args.strict, versioned=args.command in VERSIONED_COMMANDS)
     environ = os.environ
     if args.command == "validate":
+        from bakegen.commands import validate
+
         return validate.run(spec)
     if args.command == "render":
+        from bakegen.commands import render
+
         return render.run(spec, specs=args.specs, output=args.output, fmt=args.format, check=args.check, exit_code=args.exit_code)
     if args.command == "workflow":
+        from bakegen.commands import workflow
+
         return workflow.run(spec, output=args.output, check=args.check)
     if args.command == "version":
-        return version_command.run(spec, as_json=args.json, environ=environ)
+        from bakegen.commands import version
+
+        return version.run(spec, as_json=args.json, environ=environ)
     if args.command == "matrix":
+        from bakegen.commands import matrix
+
         return matrix.run(spec, platform_split=args.platform_split)
     selection = Selection(tuple(args.names), tuple(args.var), tuple(args.arg_values))
     if args.command == "plan":
+        from bakegen.commands import plan
+
         return plan.run(spec, selection, as_json=args.json, environ=environ)
     if args.command == "merge":
+        from bakegen.commands import merge
+
         return merge.run(
             spec,
             selection,
@@ -371,12 +388,18 @@ def _dispatch(args: argparse.Namespace) -> int:
             metadata_file=Path(args.metadata_file) if args.metadata_file else None,
             environ=environ,
         )
+    from bakegen.steps import SmokeSettings
+
     settings = SmokeSettings(
         args.jobs, args.gpus, Path(args.junit_xml) if args.junit_xml else None, exitfirst=args.exitfirst, keyword=args.keyword
     )
     if args.command == "smoke":
+        from bakegen.commands import smoke
+
         return smoke.run(spec, selection, settings, environ, quiet=args.quiet, as_json=args.json)
     assert args.command == "bake", args.command  # argparse allows only the verbs above
+    from bakegen.commands import bake
+
     options = bake.BakeOptions(
         push=args.push,
         load=args.load,

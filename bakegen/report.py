@@ -9,13 +9,16 @@ import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bakegen.errors import Diagnostic
 from bakegen.model import BuildPlan
 from bakegen.progress import closing_line, paint
-from bakegen.runners.buildx import BakeOutcome
-from bakegen.runners.smoke import CaseOutcome, SmokeCase
 from bakegen.template import resolve
+
+if TYPE_CHECKING:  # only types: the render path (report's diagnostics) must not load the runners
+    from bakegen.runners.buildx import BakeOutcome
+    from bakegen.runners.smoke import CaseOutcome, SmokeCase
 
 
 def format_table(rows: Sequence[Sequence[str]]) -> str:
