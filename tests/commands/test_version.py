@@ -272,9 +272,11 @@ def test_annotation_levels() -> None:
         "full-cpu", "cpu", "full", ".", "Dockerfile", ("linux/amd64",), (), (),
         annotations=("plain=1", "index:only-index=2", "manifest:only-manifest=3", "index,manifest:both=4", "manifest-descriptor:d=5"),
         annotation_templates=(("org.opencontainers.image.version", (Var("VERSION"),)), ("empty", (Var("NONE"),))),
+        index_annotations=(("org.opencontainers.image.version", (Var("VERSION"),)),),
     )  # fmt: skip
     values = {"VERSION": "b3", "NONE": ""}
-    assert target.index_annotations(values) == {"plain": "1", "only-index": "2", "both": "4", "org.opencontainers.image.version": "b3"}
+    # as buildx reads them: no prefix is the manifest level; the OCI metadata is put on the index explicitly
+    assert target.merged_index_annotations(values) == {"only-index": "2", "both": "4", "org.opencontainers.image.version": "b3"}
     assert target.manifest_annotations(values) == {
         "plain": "1",
         "only-manifest": "3",
