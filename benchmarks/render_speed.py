@@ -53,7 +53,7 @@ def main() -> None:
         render = [*BAKEGEN, "render", "-f", "bakegen.yaml", "-o", "docker-bake.hcl"]
         subprocess.run(render, cwd=tmp, check=True, capture_output=True, env=env)
         have_buildx = shutil.which("docker") and subprocess.run(["docker", "buildx", "version"], capture_output=True).returncode == 0
-        print(f"# render vs buildx bake --print, llama.cpp example (12 targets), median of {runs} interleaved runs")
+        print(f"# render vs buildx bake --print, llama.cpp example (27 targets), median of {runs} interleaved runs")
         # Cold: BAKEGEN_NO_CACHE=1, every run imports jsonschema and compiles the template.
         # Warm: the spec's schema check and the compiled template are remembered (bakegen/cache.py).
         commands = {"bakegen render (cold)": ["env", "BAKEGEN_NO_CACHE=1", *render], "bakegen render (warm)": render}

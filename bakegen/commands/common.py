@@ -10,7 +10,6 @@ from pathlib import Path
 
 from bakegen import report
 from bakegen.errors import BakegenError
-from bakegen.gitinfo import VersionScheme, compute_version, missing_git_reason, oci_metadata, read_git_facts, source_date_epoch
 from bakegen.model import OCI_PREFIX, BuildPlan, NoImageReference, PlanLookupError, UnknownSelection, UnknownVariable, Versioning
 from bakegen.pipeline import Compiled, compile_spec
 from bakegen.slices import only
@@ -122,6 +121,8 @@ def version_info(versioning: Versioning, directory: Path, environ: Mapping[str, 
     """The version of the checkout at `directory` by the spec's scheme. An explicit version (--var, else a non-empty
     environment variable) wins; without git, or in a shallow clone, the documented fallback with a note."""
     explicit = explicit or environ.get(versioning.variable) or None
+    from bakegen.gitinfo import VersionScheme, compute_version, missing_git_reason, oci_metadata, read_git_facts, source_date_epoch
+
     facts = read_git_facts(directory, environ, default_branch=versioning.default_branch)
     scheme = VersionScheme(versioning.scheme, strip_v=versioning.strip_v, semver_aliases=versioning.semver_aliases)
     result = compute_version(facts, scheme, explicit=explicit)
