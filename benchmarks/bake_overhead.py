@@ -21,6 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _demo import BAKEGEN, copy_demo, remove_images, unique_repository
 from _timing import time_command
 
+from bakegen.planner import build_plan
+from bakegen.slices import for_native
+from bakegen.spec import load_spec
+
 
 def main() -> None:
     runs = int(os.environ.get("BENCH_RUNS", "7"))
@@ -29,7 +33,10 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("VERSION", "CUDA_VERSION")} | {"REPO": repository}
     subprocess.run([*BAKEGEN, "render"], cwd=root, check=True, capture_output=True, env=env)
     bakegen = [*BAKEGEN, "bake", "--load", "--progress", "quiet"]
-    raw = ["docker", "buildx", "bake", "--load", "--progress", "quiet", "-f", "docker-bake.hcl", "--set", "*.platform=linux/amd64"]
+    # The same images on both sides: one per tag, the native platform (cpu's s390x source is not built natively).
+    plan, _ = build_plan(load_spec(root / "bakegen.yaml"))
+    names = [t.name for t in for_native(plan, "linux/amd64").targets]
+    raw = ["docker", "buildx", "bake", "--load", "--progress", "quiet", "-f", "docker-bake.hcl", "--set", "*.platform=linux/amd64", *names]
     try:
         time_command(raw, cwd=str(root), env=env)  # warm the cache, both ways
         time_command(bakegen, cwd=str(root), env=env)
