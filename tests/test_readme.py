@@ -163,6 +163,8 @@ def test_every_shell_block_runs_in_order(tmp_path: Path) -> None:
         assert status.stdout == "", f"files the README's commands produce that are not git-ignored (or changed):\n{status.stdout}"
     finally:
         remove_images(repository)
+        if registry_reachable():
+            delete_repository(repository)  # the README's pushes go to REPO, this test's own repository
         for pushed_repository in pushed:
             remove_images(pushed_repository)
             if registry_reachable():
