@@ -216,8 +216,8 @@ def install_command(plan: BuildPlan, *, bakegen_checkout: bool) -> str:
     return (
         f"# bakegen {__version__}, the version that generated this workflow, from the package index. Where the index\n"
         "# does not have it, set workflow.install in the spec to a pinned source, e.g.\n"
-        '#   pip install "bakegen[docker] @ git+https://github.com/OWNER/bakegen@COMMIT"\n'
-        f'pip install "bakegen[docker]=={__version__}"'
+        '#   pip install "bakegen @ git+https://github.com/OWNER/bakegen@COMMIT"\n'
+        f'pip install "bakegen=={__version__}"'
     )
 
 

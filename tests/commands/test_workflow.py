@@ -480,7 +480,7 @@ def test_install_source(tmp_path: Path, bakegen: Runner) -> None:
     spec = write_repo(tmp_path, LLAMA_SPEC.read_text(), "examples/llama.cpp")
     repo = tmp_path / "repo"
     default = install_of(generate_into(bakegen, spec, repo))
-    assert default == [default[0]] * 2 and default[0].endswith(f'\npip install "bakegen[docker]=={__version__}"')
+    assert default == [default[0]] * 2 and default[0].endswith(f'\npip install "bakegen=={__version__}"')
     assert "set workflow.install in the spec" in default[0]
     (repo / "pyproject.toml").write_text('[build-system]\nrequires = ["hatchling"]\n\n[project]\nname = "bakegen"\n')
     assert install_of(generate_into(bakegen, spec, repo))[0].endswith('\npip install ".[docker]"')  # bakegen's own repository
@@ -558,7 +558,7 @@ def test_generated_steps_run_with_a_stub_bakegen(tmp_path: Path, bakegen: Runner
     merge_summary = (merge.root / "summary").read_text()
     assert f"| server-cuda | ghcr.io/ggml-org/llama.cpp | sha256:{5:064x} | `ghcr.io/ggml-org/llama.cpp:server-cuda` |" in merge_summary
     installs = [line for line in log.read_text().splitlines() if line.startswith("pip ")]
-    assert installs == [f"pip install bakegen[docker]=={__version__}"] * 12  # eleven build jobs and the merge job
+    assert installs == [f"pip install bakegen=={__version__}"] * 12  # eleven build jobs and the merge job
 
 
 def test_digest_outputs_refuse_a_target_missing_from_merged_json(tmp_path: Path, bakegen: Runner, stubs: Path) -> None:
