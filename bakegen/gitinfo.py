@@ -121,7 +121,8 @@ def _probe(directory: Path, env: Mapping[str, str], default_branch: str | None) 
         dirty=bool(out("status", "--porcelain", "--untracked-files=no")),
     )
     facts = _github_actions(facts, env)
-    return facts if facts.default_branch else replace(facts, default_branch=default_branch)
+    # The spec's `default-branch` says which branch gets the plain b<N>: it wins over what git or the event guesses.
+    return replace(facts, default_branch=default_branch) if default_branch else facts
 
 
 def _tag_rank(tag: str) -> tuple[int, tuple[int, ...], str]:

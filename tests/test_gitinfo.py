@@ -411,3 +411,13 @@ def test_oci_metadata_without_facts_leaves_keys_out() -> None:
         "org.opencontainers.image.created": "1970-01-02T00:00:00Z",
         "org.opencontainers.image.version": "dev",
     }
+
+
+def test_the_specs_default_branch_wins_over_origin_head(clone: Path, env: dict[str, str]) -> None:
+    """origin/HEAD says main; a spec that publishes plain b<N> from `release` (or `master`) is obeyed."""
+    assert facts_of(clone, env).default_branch == "main"
+    on_main = compute_version(facts_of(clone, env, default_branch="master"), BUILD, explicit=None)
+    assert on_main.version.startswith("main-b3-")  # main is not the spec's default branch
+    git(clone, env, "checkout", "-q", "-b", "release")
+    release = compute_version(facts_of(clone, env, default_branch="release"), BUILD, explicit=None)
+    assert release.version == "b3"
