@@ -15,6 +15,7 @@ from bakegen import annotation_levels, report
 from bakegen.commands.common import Selection, SpecOptions, load, selected
 from bakegen.errors import EXIT_OK, BakegenError
 from bakegen.output import write_atomic
+from bakegen.spec import display_path
 from bakegen.steps import DIGESTS_SCHEMA, BuiltImage, MergeStep, execute
 
 MERGED_SCHEMA = "bakegen.merged/v1"
@@ -64,7 +65,9 @@ def read_digests(sources: Sequence[Path]) -> list[BuiltImage]:
                         repository=str(entry["repository"]), tags=tuple(entry.get("tags", ())), digest=str(entry["digest"]),
                     )
                 )  # fmt: skip
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise BakegenError(f"{path}: {exc}") from None
+        except OSError as exc:  # a missing file: say it as the shell would, not Python's repr
+            raise BakegenError(f"{display_path(path)}: cannot read it: {exc.strerror or exc}") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise BakegenError(f"{display_path(path)}: {exc}") from None
     report.progress(f"merge: {len(images)} per-platform images from {len(files)} file(s)")
     return images

@@ -391,3 +391,9 @@ def test_annotation_levels() -> None:
     assert annotation_levels.at_level(written, "index") == {"b": "2", "c": "3"}
     assert annotation_levels.dropped_by_docker_driver(written, uploaded=True) == ["manifest-descriptor:d=4"]
     assert annotation_levels.dropped_by_docker_driver(written, uploaded=False) == written
+
+
+def test_merge_from_a_missing_file_is_one_plain_line(bakegen: Runner, tmp_path: Path) -> None:
+    result = bakegen("merge", "--from", str(tmp_path / "nope.json"), "cpu", cwd=DEMO_DIR)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == f"bakegen: {tmp_path / 'nope.json'}: cannot read it: No such file or directory"
