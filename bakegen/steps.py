@@ -306,8 +306,15 @@ class SmokeStep:
     gates_push: bool = False  # a push follows only if every check passes
 
     def describe(self, record: RunRecord) -> str:
-        count = sum(len(i.checks) for i in self.images)
-        return f"smoke: {count} checks on {', '.join(i.image.removeprefix(BUILT) for i in self.images)}"
+        images = self.images
+        if record.built:  # after the builds: the images this run built (an unchanged one was checked when it was)
+            images = tuple(i for i in images if not (i.image.startswith(BUILT) and _unchanged(record, i.image.removeprefix(BUILT))))
+        if not images:
+            return "smoke: nothing to check, every image is unchanged since it was published and checked"
+        keyword = self.settings.keyword
+        count = sum(1 for i in images for c in i.checks if not keyword or keyword_matches(keyword, f"{i.target}::{c.name}"))
+        selected = f" matching -k {keyword!r}" if keyword else ""
+        return f"smoke: {count} check{'s' if count != 1 else ''}{selected} on {', '.join(i.image.removeprefix(BUILT) for i in images)}"
 
     def resolved(self, record: RunRecord) -> list[ImageChecks]:
         out = []
@@ -337,7 +344,7 @@ class SmokeStep:
             if not cases:
                 report.progress(f"bakegen: no check matches -k {self.settings.keyword!r} (names are TARGET::CHECK)")
                 return EXIT_FAILED
-        report.progress(f"smoke: {len(cases)} checks, {self.settings.jobs} at a time (session {session.id})")
+        report.progress(f"smoke: {len(cases)} check{'s' if len(cases) != 1 else ''}, {self.settings.jobs} at a time (session {session.id})")
         columns = report.SmokeColumns.of(cases)
         started = time.monotonic()
 
@@ -451,3 +458,8 @@ class MergeStep:
 
 BUILT = "built:"
 _BUILD = BuiltImage("", "", "", "", ())  # what an image not found unchanged looks like to to_build
+
+
+def _unchanged(record: RunRecord, key: str) -> bool:
+    built = record.built.get(key)
+    return bool(built and built.unchanged)
