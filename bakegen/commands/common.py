@@ -155,15 +155,14 @@ def shorthand_variables(plan: BuildPlan, args: tuple[tuple[str, str], ...]) -> d
 
 
 def warn_unread_environment(plan: BuildPlan, environ: Mapping[str, str]) -> None:
-    """An environment variable named like an ARG that no bake variable of that name feeds is not read
-    (by bakegen or by buildx): say so, and which variables to set, instead of ignoring it silently."""
-    declared = {v.name for v in plan.variables}
-    args = sorted({name for t in plan.targets for name, _ in t.args} - declared)
-    for arg in (a for a in args if a in environ):
-        feeding = ", ".join(plan.variables_feeding(arg))
-        if feeding:
+    """An environment variable named like an ARG of the selected targets, where no variable of that name feeds
+    that ARG in them, changes nothing they build (for bakegen or for buildx): say so, and which variables to set."""
+    for arg in sorted({name for t in plan.targets for name, _ in t.args}):
+        feeding = plan.variables_feeding(arg)
+        if arg in environ and feeding and arg not in feeding:
             report.progress(
-                f"warning: {arg} is set in the environment, but no bake variable has that name; the ARG {arg} comes from {feeding}"
+                f"warning: {arg} is set in the environment, but no selected target reads a bake variable of that name; "
+                f"the ARG {arg} comes from {', '.join(feeding)}"
             )
 
 

@@ -70,13 +70,16 @@ def test_environment_sets_the_variable_of_that_name_and_says_what_it_cannot_reac
     # CUDA_VERSION=… is the bake variable CUDA_VERSION, as for `docker buildx bake`: cuda only.
     assert cuda_args(bakegen, project, CUDA_VERSION="12.6.0") == {"full-cuda": "12.6.0", "full-cuda13": "13.0.0"}
     # With no variable of that name at all, the environment value would be read by nobody: a warning, not silence.
+    read = bakegen("plan", "cuda", cwd=project, env=clean_env(CUDA_VERSION="12.6.0"))
+    assert read.returncode == 0 and read.stderr.strip() == ""  # cuda reads the variable CUDA_VERSION: no warning
+    # cuda13 alone: CUDA_VERSION is a variable of the spec, but not one the selected target reads
     result = bakegen("plan", "cuda13", cwd=project, env=clean_env(CUDA_VERSION="12.6.0"))
     assert result.returncode == 0
-    assert result.stderr.strip() == ""  # CUDA_VERSION is a variable of this spec (cuda's): read, so no warning
+    assert "the ARG CUDA_VERSION comes from CUDA13_VERSION" in result.stderr
     write_spec(project, TWO_CUDA.replace("args: {CUDA_VERSION: 12.4.0}", "args: {CUDA_VERSION: {variable: CUDA12_VERSION, value: 12.4.0}}"))
     warned = bakegen("plan", cwd=project, env=clean_env(CUDA_VERSION="12.6.0"))
     assert warned.returncode == 0
     assert (
-        "warning: CUDA_VERSION is set in the environment, but no bake variable has that name; "
+        "warning: CUDA_VERSION is set in the environment, but no selected target reads a bake variable of that name; "
         "the ARG CUDA_VERSION comes from CUDA12_VERSION, CUDA13_VERSION"
     ) in warned.stderr
