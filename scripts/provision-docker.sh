@@ -217,11 +217,14 @@ private_apt_update() {
 # apt_update's retries like any other; each download is retried too. Elsewhere: from
 # BAKEGEN_DEBIAN_MIRROR through the private apt.
 fetch_busybox_debs() {
-  local arch
+  local arch foreign
   mkdir -p "$STATE_DIR/debs"
   if [ "$HOST_ID" = debian ]; then
+    # Read the list first: `dpkg ... | grep -q` under pipefail fails when grep exits before dpkg has written
+    # everything (SIGPIPE), which would add an architecture that is already there.
+    foreign=$(dpkg --print-foreign-architectures)
     for arch in "${FOREIGN_ARCHES[@]}"; do
-      if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+      if ! grep -qx "$arch" <<<"$foreign"; then
         log "adding architecture $arch"
         $SUDO dpkg --add-architecture "$arch"
         apt_updated=0
