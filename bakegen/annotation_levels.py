@@ -12,10 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # the model reads annotations through this module
-    from bakegen.model import BuildPlan
 
 LEVELS = ("manifest", "index", "manifest-descriptor", "index-descriptor")
 
@@ -58,8 +54,3 @@ def dropped_by_docker_driver(entries: Iterable[str], *, uploaded: bool) -> list[
     when bakegen uploads them (--push), the manifest and index levels are written, the descriptor levels not."""
     kept = {"manifest", "index"} if uploaded else set()
     return [a.written for a in parse(entries) if not set(a.levels) <= kept]
-
-
-def of_plan(plan: BuildPlan, level: str) -> dict[str, str]:
-    """The plan's annotations at one level (`manifest` or `index`); the spec gives every target the same."""
-    return {key: value for target in plan.targets for key, value in at_level(target.annotations, level).items()}

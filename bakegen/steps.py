@@ -260,7 +260,6 @@ class PushStep:
 
     part: Slice
     several: bool
-    annotations: Mapping[str, str] = field(default_factory=dict)
 
     def describe(self, record: RunRecord) -> str:
         names = [t.name for t in self.part.plan.targets if not record.built.get(self.part.key(t.name, self.several), _BUILD).unchanged]
@@ -275,8 +274,7 @@ class PushStep:
             if built.unchanged:
                 continue
             # The docker driver drops manifest annotations on --load: the upload puts them back.
-            annotations = {**target.manifest_annotations({}), **self.annotations}
-            built.digest = registry.push_by_digest(built.image_id, built.repository, annotations)
+            built.digest = registry.push_by_digest(built.image_id, built.repository, target.manifest_annotations({}))
             row = record.rows.get(built.key)
             if row:
                 record.rows[built.key] = (*row[:3], report.digest_cell(built.digest, False), *row[4:])
@@ -385,7 +383,6 @@ class MergeStep:
     plan: BuildPlan
     values: Mapping[str, str]
     sources: tuple[BuiltImage, ...] = ()  # empty: this run's builds
-    annotations: Mapping[str, str] = field(default_factory=dict)
     allow_fewer_platforms: bool = False
     builder: str | None = None
 
@@ -406,10 +403,9 @@ class MergeStep:
         return out
 
     def index_annotations(self, target: str) -> dict[str, str]:
-        """The index annotations of a target's manifest list: its own (the OCI metadata of `versioning`, and the spec's
-        annotations without a level prefix or with `index`), then those given to the step."""
+        """The index annotations of a target's manifest list: the spec's `index:` level ones and the OCI metadata of `versioning`."""
         mine = next((t for t in self.plan.targets if t.name == target), None)
-        return {**(mine.merged_index_annotations(self.values) if mine else {}), **self.annotations}
+        return mine.merged_index_annotations(self.values) if mine else {}
 
     def describe(self, record: RunRecord) -> str:
         if record.built and not self.groups(record):

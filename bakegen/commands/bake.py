@@ -138,9 +138,9 @@ def bake_steps(
         else:
             report.progress("note: --smoke: the selected targets declare no checks (see `checks` in the spec); nothing to smoke-test")
     if upload:
-        steps += [PushStep(part, several, annotations=annotation_levels.of_plan(plan, "manifest")) for part in slices]
+        steps += [PushStep(part, several) for part in slices]
     if options.push and not options.platform:
-        steps.append(MergeStep(plan, values, annotations=annotation_levels.of_plan(plan, "index"), builder=options.builder))
+        steps.append(MergeStep(plan, values, builder=options.builder))
     return steps
 
 

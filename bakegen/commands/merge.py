@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bakegen import annotation_levels, report
+from bakegen import report
 from bakegen.commands.common import Selection, SpecOptions, load, selected
 from bakegen.errors import EXIT_OK, BakegenError
 from bakegen.output import write_atomic
@@ -36,10 +36,8 @@ def run(
     images = read_digests(sources)
     if not any(b.target == t.name for b in images for t in plan.targets):
         raise BakegenError(f"none of the selected targets has an image in {', '.join(map(str, sources))}")
-    index_annotations = annotation_levels.of_plan(plan, "index")  # the per-platform images carry the manifest ones
-    step = MergeStep(
-        plan, values, tuple(images), annotations=index_annotations, allow_fewer_platforms=allow_fewer_platforms, builder=builder
-    )
+    # Each index gets its target's index annotations (MergeStep); the per-platform images carry the manifest ones.
+    step = MergeStep(plan, values, tuple(images), allow_fewer_platforms=allow_fewer_platforms, builder=builder)
     code, record = execute([step], dry_run=dry_run)
     if code == EXIT_OK and metadata_file and not dry_run:
         # The published indexes: what the workflow's attest steps read (one entry per target).
