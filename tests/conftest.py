@@ -217,3 +217,18 @@ def demo_images(demo_rootfs: Path) -> Iterator[str]:
     assert result.returncode == 0, result.stderr
     yield repo
     remove_images(repo)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_kept_bake_files() -> Iterator[None]:
+    """`bake --dry-run` keeps its rendered bake files (and says where) for the user to read: the suite's own go."""
+    import shutil
+    import tempfile
+
+    def kept() -> set[Path]:
+        return set(Path(tempfile.gettempdir()).glob("bakegen-*"))
+
+    before = kept()
+    yield
+    for folder in kept() - before:
+        shutil.rmtree(folder, ignore_errors=True)
